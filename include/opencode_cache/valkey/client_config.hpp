@@ -1,0 +1,65 @@
+// How to reach Valkey and how hard to try: from code, a URL, or the environment.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "opencode_cache/valkey/backoff.hpp"
+#include "opencode_cache/valkey/resp_parser.hpp"
+
+namespace opencode_cache::valkey {
+
+struct ClientConfig {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 6379;
+  std::string unix_path;  // when set, connect to this Unix socket instead of host:port
+  bool tls = false;       // rediss:// (TLS support arrives with the TLS work)
+
+  std::string username;  // ACL user; empty means "default"
+  std::string password;
+  int database = 0;
+  std::string client_name = "opencode-cache";
+  int protocol = 3;  // RESP3 via HELLO 3; 2 for RESP2
+
+  // Connect on the first command instead of at construction.
+  bool lazy_connect = true;
+  // After connecting, wait until the server has finished loading its dataset.
+  bool ready_check = true;
+
+  std::chrono::milliseconds connect_timeout{2000};
+  // The default deadline of every command, queueing and reconnecting included.
+  std::chrono::milliseconds command_timeout{5000};
+
+  // Reconnect attempts a waiting command lives through before it fails with not_connected
+  // (ioredis's maxRetriesPerRequest); also how often a read-only command that was in flight
+  // when the connection dropped is sent again.
+  std::uint32_t max_retries_per_request = 3;
+  // Commands that may wait for a connection; beyond, new commands fail with queue_full.
+  std::size_t max_queued_requests = 65536;
+
+  BackoffPolicy reconnect;
+  resp::ParserLimits parser_limits;
+
+  // One line per connection state change (connected, disconnected, reconnecting...).
+  // Never called per command; never given a password.
+  std::function<void(std::string_view)> log;
+
+  // valkey://[user[:password]@]host[:port][/db], redis://..., rediss://... (TLS),
+  // unix:///path/to/socket[?db=N]. Throws Error(errc::invalid_config).
+  static ClientConfig from_url(std::string_view url);
+
+  // VALKEY_URL if set, else VALKEY_HOST (default localhost) and VALKEY_PORT (default 6380,
+  // as in the seed's .env); then VALKEY_USERNAME, VALKEY_PASSWORD, VALKEY_DB override.
+  // Throws Error(errc::invalid_config) naming the variable that is wrong.
+  static ClientConfig from_env();
+  // The same over any lookup, for tests and embedding.
+  static ClientConfig from_env(const std::function<const char*(const char*)>& getenv);
+
+  // "host:port" or the socket path, for logs and errors (never the password).
+  std::string endpoint() const;
+};
+
+}  // namespace opencode_cache::valkey

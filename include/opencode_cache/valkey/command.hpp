@@ -1,0 +1,64 @@
+// One Valkey command, encoded as a RESP array of bulk strings as its arguments are added.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+namespace opencode_cache::valkey {
+
+class Command {
+ public:
+  Command() = default;
+
+  template <class... Args>
+  explicit Command(std::string_view name, const Args&... args) {
+    arg(name);
+    (arg(args), ...);
+  }
+
+  Command& arg(std::string_view value);
+  Command& arg(const std::string& value) { return arg(std::string_view(value)); }
+  Command& arg(const char* value) { return arg(std::string_view(value)); }
+  Command& arg(std::integral auto value) {
+    // Unsigned values above INT64_MAX (ids, hashes) must not wrap to negative numbers.
+    if constexpr (std::is_signed_v<decltype(value)>) {
+      return arg_integer(static_cast<std::int64_t>(value));
+    } else {
+      return arg_unsigned(static_cast<std::uint64_t>(value));
+    }
+  }
+  Command& arg(double value);
+
+  template <class Range>
+  requires requires(const Range& r) {
+    r.begin();
+    r.end();
+  }
+  Command& args(const Range& values) {
+    for (const auto& value : values) arg(value);
+    return *this;
+  }
+
+  // The command's name as given (first argument), for routing and retry decisions.
+  std::string_view name() const noexcept { return name_; }
+  std::size_t argument_count() const noexcept { return count_; }
+  bool empty() const noexcept { return count_ == 0; }
+
+  // Appends the RESP encoding to `out`.
+  void encode_to(std::string& out) const;
+  std::string encoded() const;
+
+ private:
+  Command& arg_integer(std::int64_t value);
+  Command& arg_unsigned(std::uint64_t value);
+
+  std::string body_;
+  std::string name_;
+  std::size_t count_ = 0;
+};
+
+}  // namespace opencode_cache::valkey

@@ -1,0 +1,88 @@
+// Sans-I/O core of one multiplexed connection: the queue of commands waiting to be written,
+// the commands in flight in the order they were written, and what happens to each when
+// replies arrive, when the connection drops, and when reconnecting fails. No sockets,
+// no clocks: the client drives it and does the I/O.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "opencode_cache/valkey/resp_value.hpp"
+
+namespace opencode_cache::valkey {
+
+// One caller's unit of work: a command or a pipeline, written contiguously.
+struct Request {
+  enum class State : std::uint8_t { queued, written, done, abandoned };
+
+  std::string payload;  // encoded commands
+  std::size_t expected_replies = 1;
+  std::vector<resp::Value> replies;
+  std::size_t received = 0;  // replies read, kept or (once abandoned) discarded
+  // Safe to write again if the connection drops before all replies came (read-only).
+  bool resendable = false;
+  std::uint32_t resends_left = 0;
+  // Failed connection attempts this request may wait through before it fails.
+  std::uint32_t reconnects_left = 0;
+
+  State state = State::queued;
+  std::error_code error;
+  std::string error_detail;
+  // Called once when the request is done (replies or error); not after abandon().
+  std::function<void()> on_done;
+
+  bool finished() const noexcept { return state == State::done; }
+};
+
+class Multiplexer {
+ public:
+  using RequestPtr = std::shared_ptr<Request>;
+
+  explicit Multiplexer(std::size_t max_queued) : max_queued_(max_queued) {}
+
+  // Queues a request; false when max_queued requests already wait to be written.
+  bool enqueue(RequestPtr request);
+  bool has_queued() const noexcept { return live_queued_ > 0; }
+  std::size_t queued() const noexcept { return live_queued_; }
+  std::size_t in_flight() const noexcept { return in_flight_.size(); }
+
+  // Moves every queued request in flight and returns their bytes as one buffer, valid
+  // until the next call.
+  const std::string& prepare_write();
+
+  // A reply from the server for the oldest request in flight. False when nothing is in
+  // flight: the stream is out of step and the connection must be reset.
+  bool on_reply(resp::Value&& reply);
+
+  // The connection dropped: requests in flight are queued again ahead of the others if they
+  // are resendable and have resends left; the rest fail with connection_lost.
+  void on_connection_lost();
+  // A connection attempt failed: waiting requests use up one reconnect; those with none
+  // left fail with `error`.
+  void on_connect_failed(std::error_code error, const std::string& detail);
+  // Fails every request, queued and in flight (closing, giving up).
+  void fail_all(std::error_code error, const std::string& detail);
+  void fail_queued(std::error_code error, const std::string& detail);
+
+  // The caller stopped waiting (deadline, cancellation): the request is never written if it
+  // was still queued, and its replies are discarded if it was in flight.
+  void abandon(Request& request);
+
+ private:
+  static void finish(Request& request);
+  static void fail(Request& request, std::error_code error, const std::string& detail);
+  void drop_abandoned_queued();
+
+  std::size_t max_queued_;
+  std::size_t live_queued_ = 0;  // queued_ minus the abandoned ones still in it
+  std::deque<RequestPtr> queued_;
+  std::deque<RequestPtr> in_flight_;
+  std::string write_buffer_;
+};
+
+}  // namespace opencode_cache::valkey

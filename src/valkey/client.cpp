@@ -1,0 +1,496 @@
+#include "opencode_cache/valkey/client.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <random>
+
+#include "opencode_cache/valkey/backoff.hpp"
+#include "opencode_cache/valkey/command_table.hpp"
+#include "opencode_cache/valkey/connection.hpp"
+#include "opencode_cache/valkey/multiplexer.hpp"
+#include "opencode_cache/valkey/reply.hpp"
+#include "race.hpp"
+
+namespace opencode_cache::valkey {
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr auto no_throw = asio::as_tuple(asio::use_awaitable);
+
+bool is_auth_error(std::string_view prefix) {
+  return prefix == "WRONGPASS" || prefix == "NOAUTH" || prefix == "NOPERM";
+}
+
+Command hello_command(const ClientConfig& config) {
+  Command hello("HELLO", "3");
+  if (!config.password.empty()) {
+    hello.arg("AUTH")
+        .arg(config.username.empty() ? "default" : config.username)
+        .arg(config.password);
+  }
+  if (!config.client_name.empty()) hello.arg("SETNAME").arg(config.client_name);
+  return hello;
+}
+
+// The commands every new connection starts with, in order.
+std::vector<Command> handshake_commands(const ClientConfig& config) {
+  std::vector<Command> commands;
+  if (config.protocol == 3) {
+    commands.push_back(hello_command(config));
+  } else {
+    if (!config.password.empty()) {
+      commands.push_back(config.username.empty()
+                             ? Command("AUTH", config.password)
+                             : Command("AUTH", config.username, config.password));
+    }
+    if (!config.client_name.empty()) commands.emplace_back("CLIENT", "SETNAME", config.client_name);
+  }
+  if (config.database != 0) commands.emplace_back("SELECT", config.database);
+  return commands;
+}
+
+bool info_says_loading(std::string_view info) {
+  return info.find("loading:1") != std::string_view::npos;
+}
+
+}  // namespace
+
+struct Client::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::any_io_executor ex, ClientConfig cfg)
+      : executor(std::move(ex)),
+        config(std::move(cfg)),
+        mux(config.max_queued_requests),
+        connection(executor, config.parser_limits),
+        write_signal(executor),
+        backoff_timer(executor),
+        backoff(config.reconnect) {}
+
+  asio::any_io_executor executor;
+  ClientConfig config;
+  Multiplexer mux;
+  Connection connection;
+  asio::steady_timer write_signal;   // the writer sleeps on it; cancel() wakes it
+  asio::steady_timer backoff_timer;  // the pause between reconnect attempts
+  Backoff backoff;
+  std::minstd_rand random{std::random_device{}()};
+  ConnectionState state = ConnectionState::idle;
+  bool loop_running = false;
+  bool quitting = false;
+  std::error_code last_error;
+  std::string last_error_detail;
+  std::function<void(resp::Value&&)> push_handler;
+  ClientStats stats;
+
+  void log(const std::string& line) const {
+    if (config.log) config.log("valkey " + line + " endpoint=" + config.endpoint());
+  }
+
+  void start_loop() {
+    if (loop_running || state == ConnectionState::closed) return;
+    loop_running = true;
+    asio::co_spawn(executor, run_loop(shared_from_this()), asio::detached);
+  }
+
+  void wake_writer() { write_signal.cancel(); }
+
+  void close() {
+    if (state == ConnectionState::closed) return;
+    state = ConnectionState::closed;
+    mux.fail_all(make_error_code(errc::closed), "the client was closed");
+    connection.close();
+    write_signal.cancel();
+    backoff_timer.cancel();
+  }
+
+  static asio::awaitable<void> run_loop(std::shared_ptr<Impl> self) {
+    try {
+      co_await self->keep_connected();
+    } catch (const std::exception& e) {
+      self->log(std::string("event=loop_failed error=\"") + e.what() + "\"");
+    }
+    self->loop_running = false;
+  }
+
+  asio::awaitable<void> keep_connected() {
+    std::uint32_t failed_attempts = 0;
+    while (state != ConnectionState::closed) {
+      state = stats.connects == 0 ? ConnectionState::connecting : ConnectionState::reconnecting;
+      std::optional<Error> failure;
+      try {
+        co_await establish();
+      } catch (const Error& e) {
+        failure = e;
+      } catch (const std::exception& e) {
+        failure = Error(errc::io_error, e.what());
+      }
+      if (state == ConnectionState::closed) co_return;
+      if (failure) {
+        connection.close();
+        ++stats.connect_failures;
+        if (!co_await pause_after_failure(*failure, ++failed_attempts)) co_return;
+        continue;
+      }
+      failed_attempts = 0;
+      last_error.clear();
+      state = ConnectionState::ready;
+      ++stats.connects;
+      log("event=connected");
+      co_await serve();
+      connection.close();
+      if (state == ConnectionState::closed) co_return;
+      if (quitting) {
+        close();
+        co_return;
+      }
+      ++stats.disconnects;
+      log("event=disconnected error=\"" + last_error_detail + "\"");
+      mux.on_connection_lost();
+    }
+  }
+
+  // Records a failed connection attempt and waits before the next. False: give up.
+  asio::awaitable<bool> pause_after_failure(const Error& e, std::uint32_t attempt) {
+    last_error = e.code();
+    last_error_detail = e.detail();
+    if (e.code() == errc::auth_failed) {
+      // Retrying cannot fix credentials: fail what waits now rather than at its deadline.
+      mux.fail_queued(e.code(), e.detail());
+    } else {
+      mux.on_connect_failed(make_error_code(errc::not_connected), e.detail());
+    }
+    const auto delay = backoff.delay(attempt, std::uniform_real_distribution<double>(0, 1)(random));
+    if (!delay) {
+      log("event=gave_up attempts=" + std::to_string(attempt - 1) + " error=\"" + e.detail() +
+          "\"");
+      mux.fail_queued(
+          make_error_code(errc::not_connected),
+          "gave up after " + std::to_string(attempt - 1) + " reconnect attempts: " + e.detail());
+      state = ConnectionState::idle;
+      co_return false;
+    }
+    log("event=reconnecting attempt=" + std::to_string(attempt) +
+        " delay_ms=" + std::to_string(delay->count()) + " error=\"" + e.detail() + "\"");
+    backoff_timer.expires_after(*delay);
+    co_await backoff_timer.async_wait(no_throw);
+    co_return state != ConnectionState::closed;
+  }
+
+  // Connects, says hello and waits for the dataset to be loaded, within connect_timeout
+  // (the loading wait excepted: a big dataset takes as long as it takes).
+  asio::awaitable<void> establish() {
+    auto attempt = [this]() -> asio::awaitable<void> {
+      co_await connection.connect(config);
+      co_await handshake();
+    };
+    if (!co_await detail::finishes_within(attempt(), config.connect_timeout)) {
+      throw Error(errc::timeout, "no answer to the handshake within " +
+                                     std::to_string(config.connect_timeout.count()) + " ms");
+    }
+    if (config.ready_check) co_await wait_until_loaded();
+  }
+
+  asio::awaitable<void> handshake() {
+    const std::vector<Command> commands = handshake_commands(config);
+    if (commands.empty()) co_return;
+    std::string bytes;
+    for (const Command& command : commands) command.encode_to(bytes);
+    co_await connection.write(bytes);
+    for (const Command& command : commands) {
+      resp::Value reply = co_await connection.read_reply();
+      if (!reply.is_error()) continue;
+      const ServerError error(reply.string);
+      if (is_auth_error(error.prefix())) {
+        throw Error(errc::auth_failed,
+                    "the server refused the credentials of user '" +
+                        (config.username.empty() ? std::string("default") : config.username) +
+                        "': " + error.message());
+      }
+      throw Error(errc::server_error,
+                  std::string(command.name()) + " failed on connect: " + error.message());
+    }
+  }
+
+  asio::awaitable<void> wait_until_loaded() {
+    asio::steady_timer pause(executor);
+    while (true) {
+      co_await connection.write(Command("INFO", "persistence").encoded());
+      resp::Value reply = co_await connection.read_reply();
+      if (!reply.is_error() && !info_says_loading(reply.string)) co_return;
+      if (reply.is_error() && ServerError(reply.string).prefix() != "LOADING") {
+        throw Error(errc::server_error, "INFO failed on connect: " + reply.string);
+      }
+      log("event=server_loading");
+      pause.expires_after(std::chrono::milliseconds(100));
+      co_await pause.async_wait(no_throw);
+      if (state == ConnectionState::closed) throw Error(errc::closed, "the client was closed");
+    }
+  }
+
+  // Runs the connection until it fails; records why.
+  asio::awaitable<void> serve() {
+    try {
+      co_await detail::race(read_loop(), write_loop());
+    } catch (const Error& e) {
+      last_error = e.code();
+      last_error_detail = e.detail();
+    } catch (const std::exception& e) {
+      last_error = make_error_code(errc::io_error);
+      last_error_detail = e.what();
+    }
+  }
+
+  asio::awaitable<void> read_loop() {
+    std::vector<resp::Value> replies;
+    while (true) {
+      replies.clear();
+      co_await connection.read_replies(replies);
+      for (resp::Value& reply : replies) dispatch(std::move(reply));
+    }
+  }
+
+  void dispatch(resp::Value&& reply) {
+    if (reply.type == resp::Type::push) {
+      if (push_handler) push_handler(std::move(reply));
+      return;
+    }
+    if (!mux.on_reply(std::move(reply))) {
+      throw Error(errc::protocol_error, "a reply arrived with no command waiting for it");
+    }
+  }
+
+  asio::awaitable<void> write_loop() {
+    while (true) {
+      while (!mux.has_queued()) {
+        write_signal.expires_at(asio::steady_timer::time_point::max());
+        co_await write_signal.async_wait(no_throw);
+        auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
+        if (cancelled != asio::cancellation_type::none) co_return;
+      }
+      ++stats.writes;
+      co_await connection.write(mux.prepare_write());
+    }
+  }
+
+  asio::awaitable<std::vector<resp::Value>> submit(std::shared_ptr<Request> request,
+                                                   const RequestOptions& options) {
+    if (state == ConnectionState::closed) throw Error(errc::closed, "the client was closed");
+    // Retrying cannot fix credentials: while the last attempt was refused, fail at once.
+    if (state != ConnectionState::ready && last_error == errc::auth_failed) {
+      throw Error(errc::auth_failed, last_error_detail);
+    }
+    request->reconnects_left = config.max_retries_per_request;
+    request->resends_left = request->resendable ? config.max_retries_per_request : 0;
+    if (!mux.enqueue(request)) {
+      throw Error(errc::queue_full, std::to_string(config.max_queued_requests) +
+                                        " commands already wait for " + config.endpoint());
+    }
+    start_loop();
+    if (state == ConnectionState::ready) wake_writer();
+
+    const auto timeout = options.timeout.count() > 0 ? options.timeout : config.command_timeout;
+    asio::steady_timer deadline(executor, timeout);
+    request->on_done = [&deadline] { deadline.cancel(); };
+    co_await deadline.async_wait(no_throw);
+    if (!request->finished()) {
+      mux.abandon(*request);
+      ++stats.timeouts;
+      throw Error(errc::timeout, "no reply within " + std::to_string(timeout.count()) + " ms");
+    }
+    if (request->error) throw Error(request->error, request->error_detail);
+    co_return std::move(request->replies);
+  }
+};
+
+Client::Client(asio::any_io_executor executor, ClientConfig config)
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(config))) {
+  if (!impl_->config.lazy_connect) impl_->start_loop();
+}
+
+Client::~Client() {
+  impl_->close();
+}
+
+const ClientConfig& Client::config() const noexcept {
+  return impl_->config;
+}
+ConnectionState Client::state() const noexcept {
+  return impl_->state;
+}
+ClientStats Client::stats() const noexcept {
+  return impl_->stats;
+}
+asio::any_io_executor Client::get_executor() const noexcept {
+  return impl_->executor;
+}
+
+void Client::on_push(std::function<void(resp::Value&&)> handler) {
+  impl_->push_handler = std::move(handler);
+}
+
+void Client::close() {
+  impl_->close();
+}
+
+Task<void> Client::connect() {
+  if (impl_->state == ConnectionState::ready) co_return;
+  co_await command(Command("PING"));
+}
+
+Task<void> Client::quit() {
+  auto impl = impl_;
+  if (impl->state == ConnectionState::closed) co_return;
+  if (impl->state == ConnectionState::ready) {
+    impl->quitting = true;
+    try {
+      co_await command(Command("QUIT"), {.timeout = {}, .resend_after_disconnect = false});
+    } catch (const Error&) {
+      // Closing anyway: a lost QUIT reply changes nothing for the caller.
+    }
+  }
+  impl->close();
+}
+
+Task<resp::Value> Client::command(Command command, RequestOptions options) {
+  auto impl = impl_;
+  auto request = std::make_shared<Request>();
+  command.encode_to(request->payload);
+  request->resendable =
+      options.resend_after_disconnect.value_or(is_read_only_command(command.name()));
+  std::vector<resp::Value> replies = co_await impl->submit(std::move(request), options);
+  reply::throw_if_error(replies.front());
+  co_return std::move(replies.front());
+}
+
+Task<std::vector<resp::Value>> Client::execute(const Pipeline& pipeline, RequestOptions options) {
+  auto impl = impl_;
+  if (pipeline.empty()) co_return std::vector<resp::Value>{};
+  auto request = std::make_shared<Request>();
+  bool read_only = true;
+  for (const Command& command : pipeline.commands()) {
+    command.encode_to(request->payload);
+    read_only = read_only && is_read_only_command(command.name());
+  }
+  request->expected_replies = pipeline.size();
+  request->resendable = options.resend_after_disconnect.value_or(read_only);
+  co_return co_await impl->submit(std::move(request), options);
+}
+
+Task<bool> Client::ping() {
+  const resp::Value reply = co_await command(Command("PING"));
+  co_return reply.is_string() && reply.string == "PONG";
+}
+
+Task<std::optional<std::string>> Client::get(std::string_view key) {
+  co_return reply::to_optional_string(co_await command(Command("GET", key)));
+}
+
+Task<bool> Client::set(std::string_view key, std::string_view value, SetOptions options) {
+  Command command("SET", key, value);
+  if (options.ttl.count() > 0) {
+    if (options.ttl.count() % 1000 == 0) {
+      command.arg("EX").arg(options.ttl.count() / 1000);
+    } else {
+      command.arg("PX").arg(options.ttl.count());
+    }
+  }
+  if (options.keep_ttl) command.arg("KEEPTTL");
+  if (options.condition == SetOptions::Condition::if_not_exists) command.arg("NX");
+  if (options.condition == SetOptions::Condition::if_exists) command.arg("XX");
+  co_return reply::to_ok(co_await this->command(std::move(command)));
+}
+
+Task<std::int64_t> Client::del(std::string_view key) {
+  co_return reply::to_integer(co_await command(Command("DEL", key)));
+}
+
+Task<std::int64_t> Client::del(const std::vector<std::string>& keys) {
+  co_return reply::to_integer(co_await command(Command("DEL").args(keys)));
+}
+
+Task<bool> Client::exists(std::string_view key) {
+  co_return reply::to_integer(co_await command(Command("EXISTS", key))) == 1;
+}
+
+Task<std::int64_t> Client::exists(const std::vector<std::string>& keys) {
+  co_return reply::to_integer(co_await command(Command("EXISTS").args(keys)));
+}
+
+Task<bool> Client::expire(std::string_view key, std::chrono::seconds ttl) {
+  co_return reply::to_integer(co_await command(Command("EXPIRE", key, ttl.count()))) == 1;
+}
+
+Task<bool> Client::pexpire(std::string_view key, std::chrono::milliseconds ttl) {
+  co_return reply::to_integer(co_await command(Command("PEXPIRE", key, ttl.count()))) == 1;
+}
+
+Task<std::int64_t> Client::ttl(std::string_view key) {
+  co_return reply::to_integer(co_await command(Command("TTL", key)));
+}
+
+Task<std::vector<std::optional<std::string>>> Client::mget(const std::vector<std::string>& keys) {
+  if (keys.empty()) co_return std::vector<std::optional<std::string>>{};
+  co_return reply::to_optional_strings(co_await command(Command("MGET").args(keys)));
+}
+
+Task<void> Client::mset(const std::vector<std::pair<std::string, std::string>>& pairs) {
+  if (pairs.empty()) co_return;
+  Command command("MSET");
+  for (const auto& [key, value] : pairs) command.arg(key).arg(value);
+  reply::to_ok(co_await this->command(std::move(command)));
+}
+
+Task<std::int64_t> Client::incr(std::string_view key) {
+  co_return reply::to_integer(co_await command(Command("INCR", key)));
+}
+
+Task<std::int64_t> Client::incrby(std::string_view key, std::int64_t increment) {
+  co_return reply::to_integer(co_await command(Command("INCRBY", key, increment)));
+}
+
+Task<std::int64_t> Client::hset(std::string_view key, std::string_view field,
+                                std::string_view value) {
+  co_return reply::to_integer(co_await command(Command("HSET", key, field, value)));
+}
+
+Task<std::int64_t> Client::hset(std::string_view key,
+                                const std::vector<std::pair<std::string, std::string>>& fields) {
+  Command command("HSET", key);
+  for (const auto& [field, value] : fields) command.arg(field).arg(value);
+  co_return reply::to_integer(co_await this->command(std::move(command)));
+}
+
+Task<std::optional<std::string>> Client::hget(std::string_view key, std::string_view field) {
+  co_return reply::to_optional_string(co_await command(Command("HGET", key, field)));
+}
+
+Task<std::vector<std::pair<std::string, std::string>>> Client::hgetall(std::string_view key) {
+  co_return reply::to_string_pairs(co_await command(Command("HGETALL", key)));
+}
+
+Task<std::int64_t> Client::hdel(std::string_view key, const std::vector<std::string>& fields) {
+  co_return reply::to_integer(co_await command(Command("HDEL", key).args(fields)));
+}
+
+Task<std::int64_t> Client::zadd(std::string_view key, double score, std::string_view member) {
+  co_return reply::to_integer(co_await command(Command("ZADD", key, score, member)));
+}
+
+Task<std::int64_t> Client::zremrangebyscore(std::string_view key, std::string_view min,
+                                            std::string_view max) {
+  co_return reply::to_integer(co_await command(Command("ZREMRANGEBYSCORE", key, min, max)));
+}
+
+Task<std::int64_t> Client::zcard(std::string_view key) {
+  co_return reply::to_integer(co_await command(Command("ZCARD", key)));
+}
+
+Task<std::int64_t> Client::publish(std::string_view channel, std::string_view message) {
+  co_return reply::to_integer(co_await command(Command("PUBLISH", channel, message)));
+}
+
+}  // namespace opencode_cache::valkey

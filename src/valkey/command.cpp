@@ -1,0 +1,59 @@
+#include "opencode_cache/valkey/command.hpp"
+
+#include <array>
+#include <charconv>
+
+namespace opencode_cache::valkey {
+namespace {
+
+void append_number(std::string& out, std::size_t value) {
+  std::array<char, 24> digits{};
+  auto [end, ec] = std::to_chars(digits.data(), digits.data() + digits.size(), value);
+  out.append(digits.data(), end);
+}
+
+}  // namespace
+
+Command& Command::arg(std::string_view value) {
+  if (count_ == 0) name_ = value;
+  body_ += '$';
+  append_number(body_, value.size());
+  body_ += "\r\n";
+  body_ += value;
+  body_ += "\r\n";
+  ++count_;
+  return *this;
+}
+
+Command& Command::arg_integer(std::int64_t value) {
+  std::array<char, 24> digits{};
+  auto [end, ec] = std::to_chars(digits.data(), digits.data() + digits.size(), value);
+  return arg(std::string_view(digits.data(), static_cast<std::size_t>(end - digits.data())));
+}
+
+Command& Command::arg_unsigned(std::uint64_t value) {
+  std::array<char, 24> digits{};
+  auto [end, ec] = std::to_chars(digits.data(), digits.data() + digits.size(), value);
+  return arg(std::string_view(digits.data(), static_cast<std::size_t>(end - digits.data())));
+}
+
+Command& Command::arg(double value) {
+  std::array<char, 32> digits{};
+  auto [end, ec] = std::to_chars(digits.data(), digits.data() + digits.size(), value);
+  return arg(std::string_view(digits.data(), static_cast<std::size_t>(end - digits.data())));
+}
+
+void Command::encode_to(std::string& out) const {
+  out += '*';
+  append_number(out, count_);
+  out += "\r\n";
+  out += body_;
+}
+
+std::string Command::encoded() const {
+  std::string out;
+  encode_to(out);
+  return out;
+}
+
+}  // namespace opencode_cache::valkey
