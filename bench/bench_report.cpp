@@ -1,5 +1,6 @@
 #include "bench_report.hpp"
 
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -141,13 +142,15 @@ double percentile(std::vector<double> samples, double p) {
 std::string spawn_and_capture(const std::vector<std::string>& argv) {
   if (argv.empty()) throw std::invalid_argument("spawn_and_capture: no program");
   std::array<int, 2> pipe_fds{};
-  if (::pipe(pipe_fds.data()) != 0) throw std::runtime_error(system_error("pipe", errno));
+  // Close-on-exec, so that no other child started meanwhile holds the pipe open; dup2 clears
+  // the flag on the child's stdout.
+  if (::pipe2(pipe_fds.data(), O_CLOEXEC) != 0) {
+    throw std::runtime_error(system_error("pipe", errno));
+  }
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
-  posix_spawn_file_actions_addclose(&actions, pipe_fds[0]);
-  posix_spawn_file_actions_addclose(&actions, pipe_fds[1]);
 
   std::vector<char*> args;
   for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
@@ -177,8 +180,12 @@ std::string spawn_and_capture(const std::vector<std::string>& argv) {
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  if (WIFSIGNALED(status)) {
+    throw std::runtime_error(argv[0] + " killed by signal " + std::to_string(WTERMSIG(status)));
+  }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    throw std::runtime_error(argv[0] + " failed with status " + std::to_string(status));
+    throw std::runtime_error(argv[0] + " exited with status " +
+                             std::to_string(WEXITSTATUS(status)));
   }
   return output;
 }

@@ -6,14 +6,13 @@
 // returns), redisReply for hiredis.
 //
 // parse_mb_s is that stream. With 2 KB values much of the work is copying payloads, so a
-// second figure, parse_small_values_mb_s, runs the same mix with ~100 byte values, where the
+// second figure, parse_small_values_mb_s, runs the same mix with ~128 byte values, where the
 // cost per reply dominates.
 #include <hiredis/hiredis.h>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -188,7 +187,7 @@ int main(int argc, char** argv) {
   bench::Report report(bench::has_flag(argc, argv, "--json"));
   const Throughput documents = median_throughput(2048);
   report.add("parse_mb_s", documents.ours, "MB/s", "hiredis_reader_mb_s", documents.hiredis);
-  const Throughput small = median_throughput(100);
+  const Throughput small = median_throughput(128);
   report.add("parse_small_values_mb_s", small.ours, "MB/s", "hiredis_reader_small_values_mb_s",
              small.hiredis);
   report.print(std::cout);

@@ -149,7 +149,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       }
       ++stats.disconnects;
       log("event=disconnected error=\"" + last_error_detail + "\"");
-      mux.on_connection_lost();
+      mux.on_connection_lost(last_error_detail);
     }
   }
 
@@ -157,6 +157,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   asio::awaitable<bool> pause_after_failure(const Error& e, std::uint32_t attempt) {
     last_error = e.code();
     last_error_detail = e.detail();
+    if (e.code() == errc::protocol_error) ++stats.protocol_errors;
     if (e.code() == errc::auth_failed) {
       // Retrying cannot fix credentials: fail what waits now rather than at its deadline.
       mux.fail_queued(e.code(), e.detail());
@@ -238,6 +239,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     } catch (const Error& e) {
       last_error = e.code();
       last_error_detail = e.detail();
+      if (e.code() == errc::protocol_error) ++stats.protocol_errors;
     } catch (const std::exception& e) {
       last_error = make_error_code(errc::io_error);
       last_error_detail = e.what();

@@ -57,7 +57,7 @@ bool Multiplexer::on_reply(resp::Value&& reply) {
   return true;
 }
 
-void Multiplexer::on_connection_lost() {
+void Multiplexer::on_connection_lost(const std::string& reason) {
   std::deque<RequestPtr> resend;
   for (RequestPtr& request : in_flight_) {
     if (request->state == Request::State::abandoned) continue;
@@ -69,7 +69,8 @@ void Multiplexer::on_connection_lost() {
       resend.push_back(std::move(request));
     } else {
       fail(*request, make_error_code(errc::connection_lost),
-           "the connection dropped after the command was sent; it may or may not have run");
+           "the connection dropped after the command was sent (" + reason +
+               "); it may or may not have run");
     }
   }
   in_flight_.clear();

@@ -9,6 +9,7 @@
 
 #include "opencode_cache/valkey/client.hpp"
 #include "support/async_test.hpp"
+#include "support/fault_proxy.hpp"
 #include "support/valkey_server.hpp"
 
 namespace opencode_cache::testing {
@@ -305,6 +306,51 @@ TEST_F(ClientReconnect, LogsOneLinePerStateChangeWithoutSecrets) {
   for (const auto& line : lines) {
     EXPECT_THAT(line, ::testing::Not(::testing::HasSubstr("hunter2")));
   }
+}
+
+TEST_F(ClientReconnect, MalformedReplyResetsTheConnectionAndLosesNothingElse) {
+  auto& valkey = server();
+  FaultProxy proxy(valkey.port());
+  auto config = fast_reconnect_config(valkey);
+  config.port = proxy.port();
+  run_async([&](Executor ex) -> awaitable<void> {
+    Client client(ex, config);
+    co_await client.set("k", "before");
+    proxy.corrupt_next_reply("@not RESP\r\n");
+    try {
+      co_await client.set("k", "during");
+      ADD_FAILURE() << "a SET whose reply was garbage has an unknown outcome";
+    } catch (const valkey::Error& e) {
+      EXPECT_EQ(e.code(), errc::connection_lost);
+      EXPECT_THAT(e.what(), ::testing::HasSubstr("invalid reply"));
+    }
+    EXPECT_EQ(client.stats().protocol_errors, 1u);
+    EXPECT_TRUE(co_await client.ping());  // reconnected
+    // A read-only command whose reply is garbage is answered on the next connection.
+    proxy.corrupt_next_reply("$999999999999\r\n");
+    EXPECT_EQ(co_await client.get("k"), "during");
+    EXPECT_EQ(client.stats().protocol_errors, 2u);
+    EXPECT_EQ(client.stats().connects, 3u);
+    co_await client.set("k", "after");
+    EXPECT_EQ(co_await client.get("k"), "after");
+  });
+  EXPECT_EQ(proxy.connections_accepted(), 3);
+}
+
+TEST_F(ClientReconnect, ReadyCheckWaitsForTheDatasetToLoad) {
+  auto& valkey = server();
+  valkey.cli({"DEBUG", "POPULATE", "1000000", "key", "64"});
+  valkey.cli({"SAVE"});
+  valkey.restart();  // returns once the server answers, while it still loads the dump
+  auto config = fast_reconnect_config(valkey);
+  config.command_timeout = 30s;
+  std::vector<std::string> lines;
+  config.log = [&](std::string_view line) { lines.emplace_back(line); };
+  run_async([&](Executor ex) -> awaitable<void> {
+    Client client(ex, config);
+    EXPECT_TRUE((co_await client.get("key:999999")).has_value());
+  });
+  EXPECT_THAT(lines, ::testing::Contains(::testing::HasSubstr("event=server_loading")));
 }
 
 }  // namespace

@@ -50,6 +50,7 @@ struct ClientStats {
   std::uint64_t connect_failures = 0;
   std::uint64_t disconnects = 0;
   std::uint64_t timeouts = 0;
+  std::uint64_t protocol_errors = 0;  // malformed replies; each reset the connection
   std::uint64_t writes = 0;  // socket writes: fewer than commands when pipelining works
 };
 

@@ -59,9 +59,10 @@ class Multiplexer {
   // flight: the stream is out of step and the connection must be reset.
   bool on_reply(resp::Value&& reply);
 
-  // The connection dropped: requests in flight are queued again ahead of the others if they
-  // are resendable and have resends left; the rest fail with connection_lost.
-  void on_connection_lost();
+  // The connection dropped (`reason` says why): requests in flight are queued again ahead of
+  // the others if they are resendable and have resends left; the rest fail with
+  // connection_lost.
+  void on_connection_lost(const std::string& reason = "connection closed");
   // A connection attempt failed: waiting requests use up one reconnect; those with none
   // left fail with `error`.
   void on_connect_failed(std::error_code error, const std::string& detail);
