@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace opencode_cache::bench {
@@ -78,6 +79,24 @@ bool answers_ping(std::uint16_t port) {
   return pong;
 }
 
+// No persistence; the log goes to stdout, which the child points at a file in `dir`.
+std::vector<std::string> server_args(const std::string& host, std::uint16_t port,
+                                     const std::string& dir) {
+  std::vector<std::string> args = {"valkey-server"};
+  const auto option = [&args](std::string_view name, std::string value) {
+    args.push_back("--" + std::string(name));
+    args.push_back(std::move(value));
+  };
+  option("bind", host);
+  option("port", std::to_string(port));
+  option("dir", dir);
+  option("save", "");
+  option("appendonly", "no");
+  option("daemonize", "no");
+  option("logfile", "");
+  return args;
+}
+
 // In the child: the server writes its log to `log_path` and dies with its parent.
 [[noreturn]] void exec_server(pid_t parent, const std::string& log_path,
                               const std::vector<std::string>& args) {
@@ -122,10 +141,7 @@ ValkeyProcess::~ValkeyProcess() {
 
 void ValkeyProcess::spawn() {
   port_ = free_loopback_port();
-  const std::vector<std::string> args = {
-      "valkey-server", "--port",       std::to_string(port_), "--bind", host_,
-      "--save",        "",             "--appendonly",        "no",     "--dir",
-      dir_,            "--daemonize",  "no",                  "--logfile", ""};
+  const std::vector<std::string> args = server_args(host_, port_, dir_);
   const pid_t parent = ::getpid();
   const std::string log_path = dir_ + "/valkey.log";
   pid_ = ::fork();

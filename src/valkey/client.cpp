@@ -54,6 +54,10 @@ std::vector<Command> handshake_commands(const ClientConfig& config) {
   return commands;
 }
 
+bool is_noscript(const resp::Value& reply) {
+  return reply.is_error() && std::string_view(reply.string).starts_with("NOSCRIPT");
+}
+
 bool info_says_loading(std::string_view info) {
   return info.find("loading:1") != std::string_view::npos;
 }
@@ -285,6 +289,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     if (state != ConnectionState::ready && last_error == errc::auth_failed) {
       throw Error(errc::auth_failed, last_error_detail);
     }
+    request->required_epoch = options.connection_epoch;
     request->reconnects_left = config.max_retries_per_request;
     request->resends_left = request->resendable ? config.max_retries_per_request : 0;
     if (!mux.enqueue(request)) {
@@ -379,7 +384,54 @@ Task<std::vector<resp::Value>> Client::execute(const Pipeline& pipeline, Request
   }
   request->expected_replies = pipeline.size();
   request->resendable = options.resend_after_disconnect.value_or(read_only);
-  co_return co_await impl->submit(std::move(request), options);
+  std::vector<resp::Value> replies = co_await impl->submit(std::move(request), options);
+  for (const Pipeline::ScriptCall& call : pipeline.script_calls()) {
+    resp::Value& reply = replies.at(call.index);
+    if (!is_noscript(reply)) continue;
+    try {
+      reply = co_await command(call.script.eval(call.keys, call.args), options);
+    } catch (const ServerError& e) {
+      reply = resp::Value{.type = resp::Type::simple_error, .string = e.message()};
+    }
+  }
+  co_return replies;
+}
+
+std::uint64_t Client::connection_epoch() const noexcept {
+  return impl_->mux.epoch();
+}
+
+Task<std::vector<resp::Value>> Client::transaction(const Pipeline& pipeline,
+                                                   RequestOptions options) {
+  auto impl = impl_;
+  auto request = std::make_shared<Request>();
+  Command("MULTI").encode_to(request->payload);
+  for (const Command& command : pipeline.commands()) command.encode_to(request->payload);
+  Command("EXEC").encode_to(request->payload);
+  request->expected_replies = pipeline.size() + 2;
+  request->resendable = false;
+  std::vector<resp::Value> replies = co_await impl->submit(std::move(request), options);
+  resp::Value& exec = replies.back();
+  reply::throw_if_error(replies.front());  // MULTI itself refused (nested MULTI, ACL)
+  reply::throw_if_error(exec);             // EXECABORT: a command was refused when queued
+  if (exec.is_null()) {
+    throw Error(errc::transaction_aborted, "EXEC did not run: a watched key changed");
+  }
+  co_return std::move(exec.elements);
+}
+
+Task<resp::Value> Client::eval(const Script& script, const std::vector<std::string>& keys,
+                               const std::vector<std::string>& args, RequestOptions options) {
+  resp::Value reply;
+  bool unknown_script = false;
+  try {
+    reply = co_await command(script.evalsha(keys, args), options);
+  } catch (const ServerError& e) {
+    if (e.prefix() != "NOSCRIPT") throw;
+    unknown_script = true;
+  }
+  if (unknown_script) reply = co_await command(script.eval(keys, args), options);
+  co_return reply;
 }
 
 Task<bool> Client::ping() {

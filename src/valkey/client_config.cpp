@@ -1,5 +1,6 @@
 #include "opencode_cache/valkey/client_config.hpp"
 
+#include <algorithm>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 #include <charconv>
@@ -38,6 +39,25 @@ std::uint16_t parse_port(std::string_view text, std::string_view where) {
   return static_cast<std::uint16_t>(port);
 }
 
+// Boost.URL rejects a port that is not a number with a bare syntax error ("leftover"); this
+// finds that case so that the error can say what is wrong. The text is not echoed: in a
+// malformed URL it may be part of a password.
+bool has_non_numeric_port(std::string_view text) {
+  const auto scheme_end = text.find("://");
+  if (scheme_end == std::string_view::npos) return false;
+  std::string_view authority = text.substr(scheme_end + 3);
+  authority = authority.substr(0, authority.find_first_of("/?#"));
+  if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
+    authority.remove_prefix(at + 1);
+  }
+  if (authority.starts_with('[')) {  // IPv6: its colons are not the port's
+    authority.remove_prefix(std::min(authority.find(']'), authority.size()));
+  }
+  const auto colon = authority.find(':');
+  if (colon == std::string_view::npos) return false;
+  return authority.find_first_not_of("0123456789", colon + 1) != std::string_view::npos;
+}
+
 std::string host_of(const boost::urls::url_view& url) {
   switch (url.host_type()) {
     case boost::urls::host_type::ipv6: return url.host_ipv6_address().to_string();
@@ -46,9 +66,51 @@ std::string host_of(const boost::urls::url_view& url) {
   }
 }
 
-void apply_database_query(const boost::urls::url_view& url, ClientConfig& config) {
+bool parse_flag(std::string_view text, bool& out) {
+  if (text == "true" || text == "yes" || text == "1") {
+    out = true;
+  } else if (text == "false" || text == "no" || text == "0") {
+    out = false;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// The TlsConfig member a URL parameter names, or nullptr for a parameter that is not a TLS one
+// (verify_peer, the only flag, is handled by the caller).
+std::string* tls_string_parameter(std::string_view key, TlsConfig& tls) {
+  if (key == "ca_file") return &tls.ca_file;
+  if (key == "ca_dir") return &tls.ca_dir;
+  if (key == "cert_file") return &tls.cert_file;
+  if (key == "key_file") return &tls.key_file;
+  if (key == "server_name") return &tls.server_name;
+  return nullptr;
+}
+
+void apply_tls_parameter(std::string_view key, std::string_view value, TlsConfig& tls) {
+  // Certificate settings on a plain URL would be ignored; a user who wrote them meant TLS.
+  if (!tls.enabled) {
+    invalid("URL parameter '" + std::string(key) + "' needs a TLS URL (valkeys:// or rediss://)");
+  }
+  if (key == "verify_peer") {
+    if (!parse_flag(value, tls.verify_peer)) {
+      invalid("URL verify_peer parameter must be true or false, got '" + std::string(value) + "'");
+    }
+    return;
+  }
+  *tls_string_parameter(key, tls) = value;
+}
+
+// Unknown parameters are ignored, as other Valkey clients do, so that one URL can serve several.
+void apply_query(const boost::urls::url_view& url, ClientConfig& config) {
   for (auto param : url.params()) {
-    if (param.key == "db") config.database = parse_database(param.value, "URL db parameter");
+    if (param.key == "db") {
+      config.database = parse_database(param.value, "URL db parameter");
+    } else if (param.key == "verify_peer" ||
+               tls_string_parameter(param.key, config.tls) != nullptr) {
+      apply_tls_parameter(param.key, param.value, config.tls);
+    }
   }
 }
 
@@ -63,25 +125,28 @@ void apply_network_url(const boost::urls::url_view& url, ClientConfig& config) {
   std::string_view path = url.encoded_path();
   if (!path.empty() && path.front() == '/') path.remove_prefix(1);
   if (!path.empty()) config.database = parse_database(path, "URL path");
-  apply_database_query(url, config);
+  apply_query(url, config);
 }
 
 }  // namespace
 
 ClientConfig ClientConfig::from_url(std::string_view text) {
   auto parsed = boost::urls::parse_uri(text);
-  if (!parsed) invalid("not a URL: " + parsed.error().message());
+  if (!parsed) {
+    if (has_non_numeric_port(text)) invalid("URL: port must be a number 1-65535");
+    invalid("not a URL: " + parsed.error().message());
+  }
   const boost::urls::url_view url = *parsed;
   ClientConfig config;
   const std::string_view scheme = url.scheme();
   if (scheme == "unix") {
     config.unix_path = url.path();
     if (config.unix_path.empty()) invalid("unix URL has no socket path");
-    apply_database_query(url, config);
+    apply_query(url, config);
   } else if (scheme == "valkey" || scheme == "redis") {
     apply_network_url(url, config);
   } else if (scheme == "valkeys" || scheme == "rediss") {
-    config.tls = true;
+    config.tls.enabled = true;
     apply_network_url(url, config);
   } else {
     invalid("unsupported URL scheme '" + std::string(scheme) +
@@ -104,7 +169,7 @@ ClientConfig ClientConfig::from_env(const std::function<const char*(const char*)
     try {
       config = from_url(url);
     } catch (const Error& e) {
-      invalid(std::string("VALKEY_URL: ") + e.what());
+      invalid("VALKEY_URL: " + e.detail());
     }
   } else {
     config.host = value("VALKEY_HOST").empty() ? "localhost" : std::string(value("VALKEY_HOST"));

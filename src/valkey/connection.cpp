@@ -7,11 +7,13 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include "opencode_cache/valkey/error.hpp"
 #include "race.hpp"
+#include "tls.hpp"
 
 namespace opencode_cache::valkey {
 namespace asio = boost::asio;
@@ -29,13 +31,37 @@ void set_tcp_options(asio::generic::stream_protocol::socket& socket) {
 }
 
 [[noreturn]] void throw_io(const boost::system::error_code& ec, const std::string& what) {
-  throw Error(errc::io_error, what + ": " + ec.message());
+  const errc code = detail::is_tls_error(ec) ? errc::tls_error : errc::io_error;
+  throw Error(code, what + ": " + ec.message());
+}
+
+// A TCP close without TLS close_notify reads as stream_truncated: for the client it is the
+// same news as EOF.
+bool is_end_of_stream(const boost::system::error_code& ec) {
+  return ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
 }
 
 }  // namespace
 
+// The context lives as long as the stream: each connection loads the files again, so that
+// certificates renewed on disk are used from the next reconnect on.
+struct Connection::Tls {
+  Tls(asio::generic::stream_protocol::socket& socket, const TlsConfig& config)
+      : context(detail::make_tls_context(config)), stream(socket, context) {}
+
+  asio::ssl::context context;
+  detail::TlsStream stream;
+};
+
 Connection::Connection(asio::any_io_executor executor, const resp::ParserLimits& limits)
     : socket_(std::move(executor)), reader_(limits) {}
+
+Connection::~Connection() = default;
+
+template <class Operation>
+auto Connection::on_stream(Operation operation) {
+  return tls_ ? operation(tls_->stream) : operation(socket_);
+}
 
 asio::awaitable<void> Connection::connect_tcp(const ClientConfig& config) {
   boost::system::error_code ec;
@@ -63,12 +89,34 @@ asio::awaitable<void> Connection::connect_tcp(const ClientConfig& config) {
   throw_io(last, "cannot connect to " + config.endpoint());
 }
 
+asio::awaitable<void> Connection::handshake_tls(const ClientConfig& config) {
+  const std::string name = detail::tls_server_name(config);
+  detail::expect_server_name(tls_->stream, name, config.tls.verify_peer);
+  auto [ec] = co_await tls_->stream.async_handshake(asio::ssl::stream_base::client, no_throw);
+  if (ec) {
+    throw Error(errc::tls_error, "TLS handshake with " + config.endpoint() + " failed: " +
+                                     detail::describe_handshake_failure(tls_->stream, ec, name));
+  }
+}
+
 asio::awaitable<void> Connection::connect(const ClientConfig& config) {
   close();
+  // Nothing is pending on the old session now: the caller's reads and writes have returned.
+  tls_.reset();
   reader_.reset();
+  if (config.tls.enabled) {
+    // Valkey serves TLS on TCP only.
+    if (!config.unix_path.empty()) {
+      throw Error(errc::invalid_config, "TLS is not supported over the Unix socket " +
+                                            config.unix_path);
+    }
+    // Before connecting, so that an unreadable certificate fails without a server.
+    tls_ = std::make_unique<Tls>(socket_, config.tls);
+  }
   auto attempt = [&]() -> asio::awaitable<void> {
     if (config.unix_path.empty()) {
       co_await connect_tcp(config);
+      if (tls_) co_await handshake_tls(config);
       co_return;
     }
     auto [ec] = co_await socket_.async_connect(
@@ -83,15 +131,17 @@ asio::awaitable<void> Connection::connect(const ClientConfig& config) {
 }
 
 asio::awaitable<void> Connection::write(std::string_view bytes) {
-  auto [ec, written] = co_await asio::async_write(socket_, asio::buffer(bytes), no_throw);
+  auto [ec, written] = co_await on_stream(
+      [&](auto& stream) { return asio::async_write(stream, asio::buffer(bytes), no_throw); });
   if (ec) throw_io(ec, "write failed");
 }
 
 asio::awaitable<void> Connection::read_some() {
   const std::span<char> space = reader_.prepare();
-  auto [ec, n] =
-      co_await socket_.async_read_some(asio::buffer(space.data(), space.size()), no_throw);
-  if (ec) throw_io(ec, ec == asio::error::eof ? "the server closed the connection" : "read failed");
+  auto [ec, n] = co_await on_stream([&](auto& stream) {
+    return stream.async_read_some(asio::buffer(space.data(), space.size()), no_throw);
+  });
+  if (ec) throw_io(ec, is_end_of_stream(ec) ? "the server closed the connection" : "read failed");
   reader_.commit(n);
 }
 
@@ -111,6 +161,8 @@ asio::awaitable<void> Connection::read_replies(std::vector<resp::Value>& out) {
   }
 }
 
+// Without TLS close_notify: sending it would need a round trip, and Valkey treats a plain
+// TCP close the same way.
 void Connection::close() noexcept {
   boost::system::error_code ignored;
   socket_.shutdown(asio::socket_base::shutdown_both, ignored);

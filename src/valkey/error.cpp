@@ -21,6 +21,9 @@ class ValkeyErrorCategory final : public std::error_category {
       case errc::unexpected_reply: return "unexpected reply type";
       case errc::invalid_json: return "stored value is not the expected JSON";
       case errc::invalid_config: return "invalid configuration";
+      case errc::tls_error: return "TLS error";
+      case errc::transaction_aborted: return "transaction aborted: a watched key changed";
+      case errc::connection_changed: return "not sent: the connection it depended on was replaced";
     }
     return "unknown valkey error";
   }

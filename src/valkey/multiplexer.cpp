@@ -36,6 +36,11 @@ const std::string& Multiplexer::prepare_write() {
   write_buffer_.clear();
   for (RequestPtr& request : queued_) {
     if (request->state == Request::State::abandoned) continue;
+    if (request->required_epoch != 0 && request->required_epoch != epoch_) {
+      fail(*request, make_error_code(errc::connection_changed),
+           "the connection it depended on (WATCH) was replaced");
+      continue;
+    }
     request->state = Request::State::written;
     write_buffer_ += request->payload;
     in_flight_.push_back(std::move(request));
@@ -58,6 +63,7 @@ bool Multiplexer::on_reply(resp::Value&& reply) {
 }
 
 void Multiplexer::on_connection_lost(const std::string& reason) {
+  ++epoch_;
   std::deque<RequestPtr> resend;
   for (RequestPtr& request : in_flight_) {
     if (request->state == Request::State::abandoned) continue;
@@ -80,24 +86,32 @@ void Multiplexer::on_connection_lost(const std::string& reason) {
 }
 
 void Multiplexer::on_connect_failed(std::error_code error, const std::string& detail) {
-  std::erase_if(queued_, [&](const RequestPtr& request) {
-    if (request->state == Request::State::abandoned) return true;
+  // Walk a stolen queue: a completion handler may enqueue new requests (a caller retrying),
+  // which must neither invalidate this walk nor be lost. They wait behind the survivors.
+  std::deque<RequestPtr> waiting = std::exchange(queued_, {});
+  std::deque<RequestPtr> survivors;
+  for (RequestPtr& request : waiting) {
+    if (request->state == Request::State::abandoned) continue;
     if (request->reconnects_left > 0) {
       --request->reconnects_left;
-      return false;
+      survivors.push_back(std::move(request));
+      continue;
     }
-    fail(*request, error, detail);
     --live_queued_;
-    return true;
-  });
+    fail(*request, error, detail);
+  }
+  queued_.insert(queued_.begin(), std::make_move_iterator(survivors.begin()),
+                 std::make_move_iterator(survivors.end()));
 }
 
 void Multiplexer::fail_queued(std::error_code error, const std::string& detail) {
-  for (RequestPtr& request : queued_) {
-    if (request->state != Request::State::abandoned) fail(*request, error, detail);
+  // As in on_connect_failed: what a handler enqueues meanwhile stays queued.
+  std::deque<RequestPtr> waiting = std::exchange(queued_, {});
+  for (RequestPtr& request : waiting) {
+    if (request->state == Request::State::abandoned) continue;
+    --live_queued_;
+    fail(*request, error, detail);
   }
-  queued_.clear();
-  live_queued_ = 0;
 }
 
 void Multiplexer::fail_all(std::error_code error, const std::string& detail) {

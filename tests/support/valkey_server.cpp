@@ -101,11 +101,36 @@ const std::filesystem::path& valkey_cli_executable() {
   return path;
 }
 
-std::filesystem::path make_temp_dir() {
+constexpr std::string_view kTempDirPrefix = "opencode-cache-valkey-";
+
+std::filesystem::path temp_base() {
   const char* tmpdir = std::getenv("TMPDIR");
-  std::string base = (tmpdir != nullptr && *tmpdir != '\0') ? tmpdir : "/tmp";
-  std::string templ = base + "/opencode-cache-valkey-XXXXXX";
+  return (tmpdir != nullptr && *tmpdir != '\0') ? tmpdir : "/tmp";
+}
+
+bool process_exists(pid_t pid) {
+  return ::kill(pid, 0) == 0 || errno != ESRCH;
+}
+
+// A test process that dies without unwinding (abort, a ctest timeout's SIGKILL) takes its
+// servers with it (PR_SET_PDEATHSIG) but leaves their directories behind; the next run removes
+// those whose owning process is gone.
+void remove_orphaned_temp_dirs() {
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(temp_base(), error)) {
+    if (entry.path().filename().string().rfind(kTempDirPrefix, 0) != 0) continue;
+    std::ifstream owner_file(entry.path() / "owner");
+    pid_t owner = 0;
+    if (!(owner_file >> owner) || owner <= 0 || process_exists(owner)) continue;
+    std::filesystem::remove_all(entry.path(), error);
+  }
+}
+
+std::filesystem::path make_temp_dir() {
+  remove_orphaned_temp_dirs();
+  std::string templ = (temp_base() / kTempDirPrefix).string() + "XXXXXX";
   if (::mkdtemp(templ.data()) == nullptr) throw_errno("mkdtemp " + templ);
+  std::ofstream(std::filesystem::path(templ) / "owner") << ::getpid() << "\n";
   return templ;
 }
 
@@ -455,6 +480,7 @@ void ValkeyServer::restart() {
 
 void ValkeyServer::pause() {
   if (pid_ < 0) throw std::logic_error("ValkeyServer::pause: not running");
+  if (paused_) return;  // a second stop report would never come
   ::kill(pid_, SIGSTOP);
   siginfo_t info{};
   // Signal delivery is asynchronous; waiting for the stop report means the caller can rely on
@@ -466,6 +492,7 @@ void ValkeyServer::pause() {
 
 void ValkeyServer::resume() {
   if (pid_ < 0) throw std::logic_error("ValkeyServer::resume: not running");
+  if (!paused_) return;  // nor would a continue report for a running process
   ::kill(pid_, SIGCONT);
   siginfo_t info{};
   while (::waitid(P_PID, static_cast<id_t>(pid_), &info, WCONTINUED) < 0 && errno == EINTR) {

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
 
@@ -168,6 +169,16 @@ TEST_F(ValkeyServerHarness, PauseMakesPingTimeOutAndResumeAnswersIt) {
   EXPECT_EQ(connection.read_line(2s), "+PONG");
 }
 
+TEST_F(ValkeyServerHarness, PauseAndResumeTwiceAreHarmless) {
+  auto& valkey = server();
+  valkey.resume();
+  valkey.pause();
+  valkey.pause();
+  valkey.resume();
+  valkey.resume();
+  EXPECT_EQ(valkey.cli({"PING"}), "PONG");
+}
+
 TEST_F(ValkeyServerHarness, PasswordIsUsedByCliAndRequiredFromOthers) {
   auto& valkey = start_server({.password = "s3cret with space"});
   EXPECT_EQ(valkey.cli({"PING"}), "PONG");
@@ -212,6 +223,19 @@ TEST_F(ValkeyServerHarness, DestructorKillsAPausedServerAndRemovesItsDirectory) 
   EXPECT_EQ(::kill(pid, 0), -1);
   EXPECT_EQ(errno, ESRCH);
   EXPECT_FALSE(std::filesystem::exists(dir));
+}
+
+TEST_F(ValkeyServerHarness, DirectoriesOfDeadTestProcessesAreRemoved) {
+  auto orphan = std::filesystem::temp_directory_path() / "opencode-cache-valkey-orphan-test";
+  std::filesystem::create_directory(orphan);
+  // A pid above any pid_max, standing in for a test process that crashed.
+  std::ofstream(orphan / "owner") << "2147483647\n";
+  std::ofstream(orphan / "valkey.log") << "left behind\n";
+
+  ValkeyServer next;
+  EXPECT_FALSE(std::filesystem::exists(orphan));
+  EXPECT_TRUE(
+      std::filesystem::exists(std::filesystem::path(next.cli({"CONFIG", "GET", "dir"}).substr(4))));
 }
 
 TEST_F(ValkeyServerHarness, FailedStartupReportsTheServersOwnMessage) {

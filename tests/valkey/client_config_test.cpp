@@ -35,7 +35,7 @@ TEST(ClientConfig, ValkeyUrlWithHostPortAndDatabase) {
   EXPECT_EQ(config.host, "cache.example");
   EXPECT_EQ(config.port, 6390);
   EXPECT_EQ(config.database, 4);
-  EXPECT_FALSE(config.tls);
+  EXPECT_FALSE(config.tls.enabled);
   EXPECT_TRUE(config.username.empty());
   EXPECT_TRUE(config.password.empty());
   EXPECT_TRUE(config.unix_path.empty());
@@ -47,17 +47,17 @@ TEST(ClientConfig, RedisSchemeIsAccepted) {
   EXPECT_EQ(config.host, "10.0.0.5");
   EXPECT_EQ(config.port, 7000);
   EXPECT_EQ(config.database, 0);
-  EXPECT_FALSE(config.tls);
+  EXPECT_FALSE(config.tls.enabled);
 }
 
 TEST(ClientConfig, TlsSchemesTurnOnTls) {
   const auto rediss = ClientConfig::from_url("rediss://secure.example:6380");
-  EXPECT_TRUE(rediss.tls);
+  EXPECT_TRUE(rediss.tls.enabled);
   EXPECT_EQ(rediss.host, "secure.example");
   EXPECT_EQ(rediss.port, 6380);
 
   const auto valkeys = ClientConfig::from_url("valkeys://secure.example");
-  EXPECT_TRUE(valkeys.tls);
+  EXPECT_TRUE(valkeys.tls.enabled);
   EXPECT_EQ(valkeys.host, "secure.example");
   EXPECT_EQ(valkeys.port, 6379);
 }
@@ -214,11 +214,12 @@ TEST(ClientConfig, EnvDefaultsMatchTheSeed) {
   EXPECT_EQ(config.database, 0);
   EXPECT_TRUE(config.username.empty());
   EXPECT_TRUE(config.password.empty());
-  EXPECT_FALSE(config.tls);
+  EXPECT_FALSE(config.tls.enabled);
 }
 
 TEST(ClientConfig, EnvHostAndPort) {
-  const auto config = FakeEnv().set("VALKEY_HOST", "cache.internal").set("VALKEY_PORT", "7001").config();
+  const auto config =
+      FakeEnv().set("VALKEY_HOST", "cache.internal").set("VALKEY_PORT", "7001").config();
   EXPECT_EQ(config.host, "cache.internal");
   EXPECT_EQ(config.port, 7001);
 }
@@ -238,7 +239,7 @@ TEST(ClientConfig, EnvUrlWinsOverHostAndPort) {
   EXPECT_EQ(config.host, "from-url");
   EXPECT_EQ(config.port, 7002);
   EXPECT_EQ(config.database, 5);
-  EXPECT_TRUE(config.tls);
+  EXPECT_TRUE(config.tls.enabled);
 }
 
 TEST(ClientConfig, EnvCredentialsAndDatabaseOverrideTheUrl) {
@@ -255,11 +256,8 @@ TEST(ClientConfig, EnvCredentialsAndDatabaseOverrideTheUrl) {
 }
 
 TEST(ClientConfig, EnvCredentialsWithHostAndPort) {
-  const auto config = FakeEnv()
-                          .set("VALKEY_HOST", "h")
-                          .set("VALKEY_PASSWORD", "pw")
-                          .set("VALKEY_DB", "2")
-                          .config();
+  const auto config =
+      FakeEnv().set("VALKEY_HOST", "h").set("VALKEY_PASSWORD", "pw").set("VALKEY_DB", "2").config();
   EXPECT_EQ(config.host, "h");
   EXPECT_EQ(config.port, 6380);
   EXPECT_EQ(config.username, "");

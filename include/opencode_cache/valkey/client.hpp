@@ -22,6 +22,7 @@
 #include "opencode_cache/valkey/error.hpp"
 #include "opencode_cache/valkey/pipeline.hpp"
 #include "opencode_cache/valkey/resp_value.hpp"
+#include "opencode_cache/valkey/script.hpp"
 
 namespace opencode_cache::valkey {
 
@@ -33,6 +34,10 @@ struct RequestOptions {
   std::chrono::milliseconds timeout{0};
   // Send again after a dropped connection? Unset: only read-only commands are.
   std::optional<bool> resend_after_disconnect;
+  // Non-zero: send only on the connection of this epoch (Client::connection_epoch()), or
+  // fail with connection_changed without sending. For commands that depend on per-connection
+  // state, such as EXEC after WATCH.
+  std::uint64_t connection_epoch = 0;
 };
 
 struct SetOptions {
@@ -51,7 +56,7 @@ struct ClientStats {
   std::uint64_t disconnects = 0;
   std::uint64_t timeouts = 0;
   std::uint64_t protocol_errors = 0;  // malformed replies; each reset the connection
-  std::uint64_t writes = 0;  // socket writes: fewer than commands when pipelining works
+  std::uint64_t writes = 0;           // socket writes: fewer than commands when pipelining works
 };
 
 class Client {
@@ -78,6 +83,16 @@ class Client {
   Task<resp::Value> command(Command command, RequestOptions options = {});
   // The replies in order; error replies come back as values, not exceptions.
   Task<std::vector<resp::Value>> execute(const Pipeline& pipeline, RequestOptions options = {});
+  // MULTI, the pipeline's commands and EXEC, written together; returns EXEC's replies (error
+  // replies as values). Throws ServerError (EXECABORT) when a command was refused while
+  // queueing, Error(transaction_aborted) when a WATCHed key changed. Inside a transaction
+  // call scripts with Script::eval(): a NOSCRIPT there cannot be retried atomically.
+  Task<std::vector<resp::Value>> transaction(const Pipeline& pipeline, RequestOptions options = {});
+  // EVALSHA, falling back to EVAL (which loads the script) when the server answers NOSCRIPT.
+  Task<resp::Value> eval(const Script& script, const std::vector<std::string>& keys,
+                         const std::vector<std::string>& args, RequestOptions options = {});
+  // Identifies the current connection; changes whenever it is lost.
+  std::uint64_t connection_epoch() const noexcept;
 
   // RESP3 push messages that arrive on this connection (client-side caching
   // invalidations, for example).

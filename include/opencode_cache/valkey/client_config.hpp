@@ -9,6 +9,7 @@
 
 #include "opencode_cache/valkey/backoff.hpp"
 #include "opencode_cache/valkey/resp_parser.hpp"
+#include "opencode_cache/valkey/tls_config.hpp"
 
 namespace opencode_cache::valkey {
 
@@ -16,7 +17,7 @@ struct ClientConfig {
   std::string host = "127.0.0.1";
   std::uint16_t port = 6379;
   std::string unix_path;  // when set, connect to this Unix socket instead of host:port
-  bool tls = false;       // rediss:// (TLS support arrives with the TLS work)
+  TlsConfig tls;          // enabled by rediss:// and valkeys://
 
   std::string username;  // ACL user; empty means "default"
   std::string password;
@@ -48,7 +49,9 @@ struct ClientConfig {
   std::function<void(std::string_view)> log;
 
   // valkey://[user[:password]@]host[:port][/db], redis://..., rediss://... (TLS),
-  // unix:///path/to/socket[?db=N]. Throws Error(errc::invalid_config).
+  // unix:///path/to/socket[?db=N]. TLS URLs (rediss, valkeys) also take the TlsConfig
+  // parameters ca_file, ca_dir, cert_file, key_file, server_name and verify_peer=true|false,
+  // e.g. valkeys://cache.example?ca_file=/etc/valkey/ca.pem. Throws Error(errc::invalid_config).
   static ClientConfig from_url(std::string_view url);
 
   // VALKEY_URL if set, else VALKEY_HOST (default localhost) and VALKEY_PORT (default 6380,

@@ -1,10 +1,13 @@
-// The I/O edge of the client: one stream socket to Valkey, TCP or Unix, with timeouts.
+// The I/O edge of the client: one stream socket to Valkey (TCP, TCP with TLS, or Unix),
+// with timeouts.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
+#include <memory>
 #include <string_view>
+#include <vector>
 
 #include "opencode_cache/valkey/client_config.hpp"
 #include "opencode_cache/valkey/reply_reader.hpp"
@@ -14,12 +17,21 @@ namespace opencode_cache::valkey {
 class Connection {
  public:
   Connection(boost::asio::any_io_executor executor, const resp::ParserLimits& limits);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
 
-  // Resolves and connects within config.connect_timeout. Throws Error(io_error or timeout).
+  // Resolves and connects, and with config.tls.enabled completes the TLS handshake, all
+  // within config.connect_timeout. Throws Error(io_error or timeout), Error(tls_error) when
+  // TLS cannot be set up or the handshake fails (certificate verification included), and
+  // Error(invalid_config) for TLS over a Unix socket.
   boost::asio::awaitable<void> connect(const ClientConfig& config);
+  // Throws Error(io_error), or Error(tls_error) for a failure of the TLS layer.
   boost::asio::awaitable<void> write(std::string_view bytes);
   // Waits for bytes and returns the next whole reply. Throws Error(io_error) when the
-  // connection ends and Error(protocol_error) on malformed replies.
+  // connection ends, Error(tls_error) when the TLS layer fails (a server that requires a
+  // client certificate says so only here under TLS 1.3) and Error(protocol_error) on
+  // malformed replies.
   boost::asio::awaitable<resp::Value> read_reply();
   // Reads once and appends every whole reply that arrived to `out` (at least one).
   boost::asio::awaitable<void> read_replies(std::vector<resp::Value>& out);
@@ -28,10 +40,19 @@ class Connection {
   bool is_open() const noexcept { return socket_.is_open(); }
 
  private:
+  struct Tls;
+
   boost::asio::awaitable<void> read_some();
   boost::asio::awaitable<void> connect_tcp(const ClientConfig& config);
+  boost::asio::awaitable<void> handshake_tls(const ClientConfig& config);
+  // Runs `operation` on the TLS stream when there is one, else on the plain socket.
+  template <class Operation>
+  auto on_stream(Operation operation);
 
   boost::asio::generic::stream_protocol::socket socket_;
+  // Over socket_ while connected with TLS; kept after close() until the next connect(),
+  // because a read or write may still be pending on it.
+  std::unique_ptr<Tls> tls_;
   ReplyReader reader_;
 };
 

@@ -21,6 +21,9 @@ enum class errc {
   unexpected_reply,  // the reply's type is not what the command returns
   invalid_json,      // a stored value is not the JSON the caller asked for
   invalid_config,    // a URL or environment variable could not be used
+  tls_error,         // TLS failed: certificate verification, handshake, unreadable cert/key files
+  transaction_aborted,  // EXEC did not run: a WATCHed key changed
+  connection_changed,   // not sent: it depended on a connection (WATCH) that was replaced
 };
 
 const std::error_category& error_category() noexcept;

@@ -29,6 +29,9 @@ struct Request {
   std::uint32_t resends_left = 0;
   // Failed connection attempts this request may wait through before it fails.
   std::uint32_t reconnects_left = 0;
+  // Non-zero: write only on the connection of this epoch (see Multiplexer::epoch()), else
+  // fail with connection_changed. WATCH state lives and dies with one connection.
+  std::uint64_t required_epoch = 0;
 
   State state = State::queued;
   std::error_code error;
@@ -50,6 +53,8 @@ class Multiplexer {
   bool has_queued() const noexcept { return live_queued_ > 0; }
   std::size_t queued() const noexcept { return live_queued_; }
   std::size_t in_flight() const noexcept { return in_flight_.size(); }
+  // Which connection is current: starts at 1 and grows by one at every connection lost.
+  std::uint64_t epoch() const noexcept { return epoch_; }
 
   // Moves every queued request in flight and returns their bytes as one buffer, valid
   // until the next call.
@@ -80,6 +85,7 @@ class Multiplexer {
   void drop_abandoned_queued();
 
   std::size_t max_queued_;
+  std::uint64_t epoch_ = 1;
   std::size_t live_queued_ = 0;  // queued_ minus the abandoned ones still in it
   std::deque<RequestPtr> queued_;
   std::deque<RequestPtr> in_flight_;

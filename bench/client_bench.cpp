@@ -1,0 +1,311 @@
+// The asynchronous client against a private valkey-server, beside valkey-benchmark run on the
+// same server in the same run.
+//
+// get_p50_us, get_p99_us: one coroutine awaiting one GET of a 2 KB value at a time, beside
+//   valkey-benchmark -c 1 -t get (one connection, one request at a time).
+// get_ops, set_ops: 64 coroutines sharing one Client (one connection, automatic pipelining),
+//   GET and SET of 2 KB values, beside valkey-benchmark -c 4 -P 16 (also 64 requests in
+//   flight), both single-threaded.
+//
+// Both sides use the key valkey-benchmark uses without -r, "key:__rand_int__", holding 2048
+// bytes of 'x' as valkey-benchmark's SET -d 2048 writes it. Every measurement runs several
+// times, ours and the reference alternately so that a noisy neighbour slows both alike, and
+// the medians are reported.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <exception>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "bench_report.hpp"
+#include "opencode_cache/valkey/client.hpp"
+#include "valkey_process.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+namespace bench = opencode_cache::bench;
+namespace valkey = opencode_cache::valkey;
+using Clock = std::chrono::steady_clock;
+
+constexpr int runs = 5;
+constexpr std::size_t value_size = 2048;
+// The key valkey-benchmark's GET and SET use when not given -r.
+constexpr std::string_view key = "key:__rand_int__";
+
+constexpr int latency_warmup = 2000;
+constexpr int latency_samples = 20000;
+constexpr int reference_latency_requests = 50000;
+
+constexpr int concurrency = 64;
+constexpr int throughput_warmup = 20000;
+constexpr int throughput_ops = 256000;
+constexpr int reference_throughput_requests = 500000;
+
+// --verbose: each run's figures on stderr, to see how noisy the machine is.
+bool verbose = false;
+
+void trace_run(std::string_view what, double ours, double reference) {
+  if (verbose)
+    std::cerr << "  run " << what << ": ours " << ours << " reference " << reference << '\n';
+}
+
+const std::string& value() {
+  static const std::string x(value_size, 'x');
+  return x;
+}
+
+// Runs `task` on `io` until it finishes, leaving the client's background work pending for the
+// next call.
+template <class T>
+T run(asio::io_context& io, asio::awaitable<T> task) {
+  std::optional<T> result;
+  std::exception_ptr failure;
+  asio::co_spawn(io, std::move(task), [&](std::exception_ptr error, T value) {
+    failure = error;
+    if (!error) result = std::move(value);
+    io.stop();
+  });
+  io.restart();
+  io.run();
+  if (failure) std::rethrow_exception(failure);
+  if (!result) throw std::logic_error("the event loop stopped before the task finished");
+  return std::move(*result);
+}
+
+void check_value(const std::optional<std::string>& got) {
+  if (!got || got->size() != value_size) {
+    throw std::runtime_error(
+        "GET returned " + (got ? std::to_string(got->size()) + " bytes" : std::string("nothing")) +
+        ", not the " + std::to_string(value_size) + " byte value");
+  }
+}
+
+// ---- ours -----------------------------------------------------------------------------------
+
+asio::awaitable<std::vector<double>> get_latencies_us(valkey::Client& client, int count) {
+  std::vector<double> samples;
+  samples.reserve(static_cast<std::size_t>(count));
+  for (int i = 0; i < count; ++i) {
+    const auto start = Clock::now();
+    const std::optional<std::string> got = co_await client.get(key);
+    const std::chrono::duration<double, std::micro> elapsed = Clock::now() - start;
+    check_value(got);
+    samples.push_back(elapsed.count());
+  }
+  co_return samples;
+}
+
+enum class Op { get, set };
+
+asio::awaitable<void> issue(valkey::Client& client, Op op, int count) {
+  for (int i = 0; i < count; ++i) {
+    if (op == Op::get) {
+      check_value(co_await client.get(key));
+    } else {
+      co_await client.set(key, value());
+    }
+  }
+}
+
+// `total` commands from `concurrency` coroutines on the one client, in commands per second.
+asio::awaitable<double> ops_per_second(valkey::Client& client, Op op, int total) {
+  const auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer all_done(executor, asio::steady_timer::time_point::max());
+  int running = concurrency;
+  std::exception_ptr failure;
+  const auto start = Clock::now();
+  for (int i = 0; i < concurrency; ++i) {
+    asio::co_spawn(executor, issue(client, op, total / concurrency), [&](std::exception_ptr e) {
+      if (e && !failure) failure = e;
+      if (--running == 0) all_done.cancel();
+    });
+  }
+  co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+  const std::chrono::duration<double> elapsed = Clock::now() - start;
+  if (failure) std::rethrow_exception(failure);
+  co_return (total / concurrency) * concurrency / elapsed.count();
+}
+
+// ---- valkey-benchmark -----------------------------------------------------------------------
+
+// The row of `test` in valkey-benchmark's --csv output, by column name:
+//   "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",...,"p99_latency_ms",...
+std::map<std::string, double> csv_row(const std::string& csv, std::string_view test) {
+  const auto fields = [](const std::string& line) {
+    std::vector<std::string> out;
+    std::istringstream in(line);
+    std::string field;
+    while (std::getline(in, field, ',')) {
+      if (field.size() >= 2 && field.front() == '"') field = field.substr(1, field.size() - 2);
+      out.push_back(field);
+    }
+    return out;
+  };
+  std::istringstream lines(csv);
+  std::string line;
+  std::vector<std::string> header;
+  while (std::getline(lines, line)) {
+    const std::vector<std::string> row = fields(line);
+    if (row.empty()) continue;
+    if (row.front() == "test") {
+      header = row;
+    } else if (row.front() == test && row.size() == header.size()) {
+      std::map<std::string, double> values;
+      for (std::size_t i = 1; i < row.size(); ++i) values[header[i]] = std::stod(row[i]);
+      return values;
+    }
+  }
+  throw std::runtime_error("no " + std::string(test) + " row in valkey-benchmark's output:\n" +
+                           csv);
+}
+
+double column(const std::map<std::string, double>& row, const std::string& name) {
+  const auto found = row.find(name);
+  if (found == row.end()) throw std::runtime_error("valkey-benchmark printed no " + name);
+  return found->second;
+}
+
+class ValkeyBenchmark {
+ public:
+  explicit ValkeyBenchmark(const bench::ValkeyProcess& server)
+      : base_{"valkey-benchmark", "-h", server.host(), "-p", std::to_string(server.port())} {}
+
+  // `flags` as given on the command line; --csv is added.
+  std::map<std::string, double> run(const std::vector<std::string>& flags,
+                                    std::string_view test) const {
+    std::vector<std::string> argv = base_;
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.emplace_back("--csv");
+    return csv_row(bench::spawn_and_capture(argv), test);
+  }
+
+ private:
+  std::vector<std::string> base_;
+};
+
+std::string joined(const std::vector<std::string>& flags) {
+  std::string out = "valkey-benchmark";
+  for (const std::string& flag : flags) out += " " + flag;
+  return out;
+}
+
+// ---- the measurements -----------------------------------------------------------------------
+
+struct Medians {
+  double ours = 0;
+  double reference = 0;
+};
+
+struct LatencyMedians {
+  Medians p50;
+  Medians p99;
+};
+
+const std::vector<std::string> latency_flags = {
+    "-c", "1", "-n", std::to_string(reference_latency_requests), "-t", "get", "-d", "2048"};
+
+LatencyMedians sequential_get_latency(asio::io_context& io, valkey::Client& client,
+                                      const ValkeyBenchmark& reference) {
+  run(io, get_latencies_us(client, latency_warmup));
+  std::vector<double> p50, p99, ref_p50, ref_p99;
+  for (int i = 0; i < runs; ++i) {
+    const std::vector<double> samples = run(io, get_latencies_us(client, latency_samples));
+    p50.push_back(bench::percentile(samples, 50));
+    p99.push_back(bench::percentile(samples, 99));
+    const auto row = reference.run(latency_flags, "GET");
+    ref_p50.push_back(column(row, "p50_latency_ms") * 1000);
+    ref_p99.push_back(column(row, "p99_latency_ms") * 1000);
+    trace_run("get p50 us", p50.back(), ref_p50.back());
+    trace_run("get p99 us", p99.back(), ref_p99.back());
+  }
+  return {{bench::median(p50), bench::median(ref_p50)},
+          {bench::median(p99), bench::median(ref_p99)}};
+}
+
+std::vector<std::string> throughput_flags(std::string_view test) {
+  return {"-c", "4",
+          "-P", "16",
+          "-n", std::to_string(reference_throughput_requests),
+          "-t", std::string(test),
+          "-d", "2048"};
+}
+
+Medians throughput(asio::io_context& io, valkey::Client& client, const ValkeyBenchmark& reference,
+                   Op op) {
+  const std::string test = op == Op::get ? "get" : "set";
+  const std::string row_name = op == Op::get ? "GET" : "SET";
+  run(io, ops_per_second(client, op, throughput_warmup));
+  std::vector<double> ours, theirs;
+  for (int i = 0; i < runs; ++i) {
+    ours.push_back(run(io, ops_per_second(client, op, throughput_ops)));
+    theirs.push_back(column(reference.run(throughput_flags(test), row_name), "rps"));
+    trace_run(test + " ops/s", ours.back(), theirs.back());
+  }
+  return {bench::median(ours), bench::median(theirs)};
+}
+
+asio::awaitable<bool> prepare(valkey::Client& client) {
+  co_await client.connect();
+  co_return co_await client.set(key, value());
+}
+
+void print_notes(const valkey::ClientStats& stats, std::uint64_t commands) {
+  std::cerr << "client_bench: medians of " << runs << " runs; value " << value_size
+            << " bytes; key " << key << "\n  latency reference: " << joined(latency_flags)
+            << "\n  throughput references: " << joined(throughput_flags("get|set"))
+            << "\n  ours: " << latency_samples << " sequential GETs per run; " << throughput_ops
+            << " commands per run from " << concurrency << " coroutines on one Client"
+            << "\n  our pipelining: " << commands << " commands in " << stats.writes
+            << " socket writes\n";
+}
+
+std::uint64_t commands_issued() {
+  return latency_warmup + std::uint64_t{runs} * latency_samples +
+         2 * (throughput_warmup + std::uint64_t{runs} * throughput_ops) + 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    bench::Report report(bench::has_flag(argc, argv, "--json"));
+    verbose = bench::has_flag(argc, argv, "--verbose");
+    const bench::ValkeyProcess server;
+    const ValkeyBenchmark reference(server);
+    asio::io_context io(1);
+    valkey::Client client(io.get_executor(), {.host = server.host(), .port = server.port()});
+    run(io, prepare(client));
+
+    const LatencyMedians latency = sequential_get_latency(io, client, reference);
+    report.add("get_p50_us", latency.p50.ours, "us", "valkey_benchmark_c1_get_p50_us",
+               latency.p50.reference);
+    report.add("get_p99_us", latency.p99.ours, "us", "valkey_benchmark_c1_get_p99_us",
+               latency.p99.reference);
+    const Medians gets = throughput(io, client, reference, Op::get);
+    report.add("get_ops", gets.ours, "ops/s", "valkey_benchmark_P16_c4_get_ops", gets.reference);
+    // valkey-benchmark's SET writes the same 2048 'x's, so GET above always saw the value.
+    const Medians sets = throughput(io, client, reference, Op::set);
+    report.add("set_ops", sets.ours, "ops/s", "valkey_benchmark_P16_c4_set_ops", sets.reference);
+
+    print_notes(client.stats(), commands_issued());
+    client.close();
+    report.print(std::cout);
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "client_bench: " << e.what() << '\n';
+    return 1;
+  }
+}

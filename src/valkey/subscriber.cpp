@@ -1,0 +1,420 @@
+#include "opencode_cache/valkey/subscriber.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <deque>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "opencode_cache/valkey/backoff.hpp"
+#include "opencode_cache/valkey/connection.hpp"
+#include "race.hpp"
+
+namespace opencode_cache::valkey {
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr auto no_throw = asio::as_tuple(asio::use_awaitable);
+using Clock = std::chrono::steady_clock;
+using Kind = Subscription::Kind;
+
+Command hello_command(const ClientConfig& config) {
+  Command hello("HELLO", "3");
+  if (!config.password.empty()) {
+    hello.arg("AUTH")
+        .arg(config.username.empty() ? "default" : config.username)
+        .arg(config.password);
+  }
+  // Its own name, so that CLIENT LIST tells the subscriber from the command connection.
+  if (!config.client_name.empty()) hello.arg("SETNAME").arg(config.client_name + "-subscriber");
+  return hello;
+}
+
+bool is_auth_error(std::string_view prefix) {
+  return prefix == "WRONGPASS" || prefix == "NOAUTH" || prefix == "NOPERM";
+}
+
+std::string describe(const Subscription& subscription) {
+  return std::string(subscription.kind == Kind::channel ? "channel=" : "pattern=") +
+         subscription.name;
+}
+
+// A handler failing on every message would flood the log: the 1st, 2nd, 4th, 8th... failure
+// is logged, with the running count.
+bool worth_logging(std::uint64_t count) {
+  return (count & (count - 1)) == 0;
+}
+
+}  // namespace
+
+struct Subscriber::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::any_io_executor ex, ClientConfig cfg, SubscriberOptions opts)
+      : executor(std::move(ex)),
+        config(std::move(cfg)),
+        options(opts),
+        connection(executor, config.parser_limits),
+        backoff(config.reconnect),
+        write_signal(executor),
+        backoff_timer(executor) {}
+
+  asio::any_io_executor executor;
+  ClientConfig config;
+  SubscriberOptions options;
+  Connection connection;
+  SubscriptionSet set;
+  Backoff backoff;
+  std::minstd_rand random{std::random_device{}()};
+  asio::steady_timer write_signal;   // the writer sleeps on it; cancel() wakes it
+  asio::steady_timer backoff_timer;  // the pause between reconnect attempts
+  std::string outbox;
+  std::deque<Message> inbox;  // messages of handler-less subscriptions, for next()
+  // Timers of callers waiting for a change; every change cancels them all and each caller
+  // checks its own condition again (few callers ever wait at once).
+  std::vector<asio::steady_timer*> waiters;
+  ConnectionState state = ConnectionState::idle;
+  bool loop_running = false;
+  std::optional<Error> refusal;  // set while reconnecting cannot help: fails callers at once
+  std::string last_error;
+  SubscriberStats stats;
+
+  void log(const std::string& line) const {
+    if (config.log) config.log("valkey pubsub " + line + " endpoint=" + config.endpoint());
+  }
+
+  void wake_waiters() {
+    for (asio::steady_timer* timer : waiters) timer->cancel();
+  }
+
+  void send(const std::string& bytes) {
+    if (bytes.empty()) return;
+    outbox += bytes;
+    write_signal.cancel();
+  }
+
+  void start_loop() {
+    if (loop_running || state == ConnectionState::closed) return;
+    loop_running = true;
+    refusal.reset();  // a new loop after giving up tries again
+    asio::co_spawn(executor, run_loop(shared_from_this()), asio::detached);
+  }
+
+  void close() {
+    if (state == ConnectionState::closed) return;
+    state = ConnectionState::closed;
+    connection.close();
+    write_signal.cancel();
+    backoff_timer.cancel();
+    wake_waiters();
+  }
+
+  // Waits until `done()` holds; false when `deadline` came first. Throws Error(closed).
+  asio::awaitable<bool> wait_for(const std::function<bool()>& done, Clock::time_point deadline) {
+    asio::steady_timer timer(executor);
+    waiters.push_back(&timer);
+    struct Unregister {
+      std::vector<asio::steady_timer*>& all;
+      asio::steady_timer* mine;
+      ~Unregister() { std::erase(all, mine); }
+    } unregister{waiters, &timer};
+    while (true) {
+      if (state == ConnectionState::closed) throw Error(errc::closed, "the subscriber was closed");
+      if (done()) co_return true;
+      if (Clock::now() >= deadline) co_return false;
+      timer.expires_at(deadline);
+      co_await timer.async_wait(no_throw);
+    }
+  }
+
+  Clock::time_point command_deadline() const { return Clock::now() + config.command_timeout; }
+
+  static asio::awaitable<void> run_loop(std::shared_ptr<Impl> self) {
+    try {
+      co_await self->keep_connected();
+    } catch (const std::exception& e) {
+      self->log(std::string("event=loop_failed error=\"") + e.what() + "\"");
+    }
+    self->loop_running = false;
+  }
+
+  asio::awaitable<void> keep_connected() {
+    std::uint32_t failed_attempts = 0;
+    while (state != ConnectionState::closed) {
+      state = stats.connects == 0 ? ConnectionState::connecting : ConnectionState::reconnecting;
+      std::optional<Error> failure;
+      try {
+        co_await establish();
+      } catch (const Error& e) {
+        failure = e;
+      } catch (const std::exception& e) {
+        failure = Error(errc::io_error, e.what());
+      }
+      if (state == ConnectionState::closed) co_return;
+      if (failure) {
+        connection.close();
+        ++stats.connect_failures;
+        if (!co_await pause_after_failure(*failure, ++failed_attempts)) co_return;
+        continue;
+      }
+      failed_attempts = 0;
+      co_await serve_connection();
+      if (state == ConnectionState::closed) co_return;
+      ++stats.disconnects;
+      log("event=disconnected error=\"" + last_error + "\"");
+    }
+  }
+
+  asio::awaitable<void> serve_connection() {
+    refusal.reset();
+    state = ConnectionState::ready;
+    ++stats.connects;
+    log("event=connected subscriptions=" + std::to_string(set.size()));
+    outbox.clear();
+    send(set.on_connected());  // everything wanted, in one write
+    wake_waiters();
+    try {
+      co_await detail::race(read_loop(), write_loop());
+    } catch (const std::exception& e) {
+      last_error = e.what();
+    }
+    connection.close();
+    set.on_disconnected();
+    wake_waiters();  // pings in flight are lost, unsubscribes settled
+  }
+
+  // False: give up (until the next call starts again).
+  asio::awaitable<bool> pause_after_failure(const Error& e, std::uint32_t attempt) {
+    // Retrying cannot fix credentials: fail waiting callers now rather than at their deadline.
+    if (e.code() == errc::auth_failed) refusal = e;
+    const auto delay = backoff.delay(attempt, std::uniform_real_distribution<double>(0, 1)(random));
+    if (!delay) {
+      log("event=gave_up attempts=" + std::to_string(attempt - 1) + " error=\"" + e.detail() +
+          "\"");
+      refusal = Error(errc::not_connected, "gave up after " + std::to_string(attempt - 1) +
+                                               " reconnect attempts: " + e.detail());
+      state = ConnectionState::idle;
+      wake_waiters();
+      co_return false;
+    }
+    wake_waiters();
+    log("event=reconnecting attempt=" + std::to_string(attempt) +
+        " delay_ms=" + std::to_string(delay->count()) + " error=\"" + e.detail() + "\"");
+    backoff_timer.expires_after(*delay);
+    co_await backoff_timer.async_wait(no_throw);
+    co_return state != ConnectionState::closed;
+  }
+
+  // No ready check: SUBSCRIBE works while the server loads its dataset.
+  asio::awaitable<void> establish() {
+    auto attempt = [this]() -> asio::awaitable<void> {
+      co_await connection.connect(config);
+      co_await handshake();
+    };
+    if (!co_await detail::finishes_within(attempt(), config.connect_timeout)) {
+      throw Error(errc::timeout, "no answer to the handshake within " +
+                                     std::to_string(config.connect_timeout.count()) + " ms");
+    }
+  }
+
+  asio::awaitable<void> handshake() {
+    co_await connection.write(hello_command(config).encoded());
+    const resp::Value reply = co_await connection.read_reply();
+    if (!reply.is_error()) co_return;
+    const ServerError error(reply.string);
+    if (is_auth_error(error.prefix())) {
+      throw Error(errc::auth_failed,
+                  "the server refused the credentials of user '" +
+                      (config.username.empty() ? std::string("default") : config.username) +
+                      "': " + error.message());
+    }
+    throw Error(errc::server_error, "HELLO failed on connect: " + error.message());
+  }
+
+  asio::awaitable<void> read_loop() {
+    std::vector<resp::Value> frames;
+    while (true) {
+      frames.clear();
+      co_await connection.read_replies(frames);
+      for (resp::Value& frame : frames) {
+        if (state == ConnectionState::closed) co_return;
+        handle(set.on_frame(std::move(frame)));
+      }
+    }
+  }
+
+  asio::awaitable<void> write_loop() {
+    while (true) {
+      while (outbox.empty()) {
+        write_signal.expires_at(asio::steady_timer::time_point::max());
+        co_await write_signal.async_wait(no_throw);
+        auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
+        if (cancelled != asio::cancellation_type::none) co_return;
+      }
+      const std::string bytes = std::exchange(outbox, {});
+      co_await connection.write(bytes);
+    }
+  }
+
+  void handle(PubSubEvent&& event) {
+    switch (event.type) {
+      case PubSubEvent::Type::message: deliver(event); return;
+      case PubSubEvent::Type::ignored: return;
+      case PubSubEvent::Type::subscribed: ++stats.confirmations; break;
+      case PubSubEvent::Type::refused:
+        log("event=refused " + describe(event.subscription) + " error=\"" + event.error + "\"");
+        break;
+      case PubSubEvent::Type::unsubscribed:
+      case PubSubEvent::Type::pong: break;
+    }
+    wake_waiters();
+  }
+
+  void deliver(PubSubEvent& event) {
+    if (*event.handler) {
+      ++stats.messages;
+      try {
+        (*event.handler)(event.message);
+      } catch (const std::exception& e) {
+        report_handler_error(event.message, e.what());
+      } catch (...) {
+        report_handler_error(event.message, "an exception that is not a std::exception");
+      }
+      return;
+    }
+    if (inbox.size() >= options.max_buffered_messages) {
+      if (worth_logging(++stats.dropped_messages)) {
+        log("event=message_dropped reason=buffer_full dropped=" +
+            std::to_string(stats.dropped_messages) + " channel=" + event.message.channel);
+      }
+      return;
+    }
+    ++stats.messages;
+    inbox.push_back(std::move(event.message));
+    wake_waiters();
+  }
+
+  void report_handler_error(const Message& message, const std::string& what) {
+    if (!worth_logging(++stats.handler_errors)) return;
+    log("event=handler_failed channel=" + message.channel +
+        " handler_errors=" + std::to_string(stats.handler_errors) + " error=\"" + what + "\"");
+  }
+
+  asio::awaitable<void> subscribe(const Subscription& subscription, MessageHandler handler) {
+    if (state == ConnectionState::closed) throw Error(errc::closed, "the subscriber was closed");
+    send(set.subscribe(subscription, std::move(handler)));
+    start_loop();
+    co_await wait_for(
+        [&] { return refusal || set.status(subscription) != SubscriptionStatus::pending; },
+        command_deadline());
+    const auto status = set.status(subscription);
+    // Not wanted any more: an unsubscribe overtook this call.
+    if (!status || status == SubscriptionStatus::subscribed) co_return;
+    const std::string refused_with = set.refusal(subscription);
+    send(set.unsubscribe(subscription));  // a subscribe that throws leaves nothing behind
+    if (status == SubscriptionStatus::refused) throw ServerError(refused_with);
+    if (refusal) throw *refusal;
+    throw Error(errc::timeout, "the server did not confirm " + describe(subscription) +
+                                   " within " + std::to_string(config.command_timeout.count()) +
+                                   " ms");
+  }
+
+  asio::awaitable<void> unsubscribe(const Subscription& subscription) {
+    const std::string bytes = set.unsubscribe(subscription);
+    if (bytes.empty()) co_return;
+    const std::uint64_t command = set.last_sent();
+    send(bytes);
+    if (!co_await wait_for([&] { return set.settled(command); }, command_deadline())) {
+      throw Error(errc::timeout, "the server did not confirm dropping " + describe(subscription));
+    }
+  }
+
+  asio::awaitable<void> ping() {
+    start_loop();
+    const auto deadline = command_deadline();
+    co_await wait_for([&] { return refusal || state == ConnectionState::ready; }, deadline);
+    if (state != ConnectionState::ready) {
+      if (refusal) throw *refusal;
+      throw Error(errc::timeout, "not connected within the command timeout");
+    }
+    const std::string bytes = set.ping();
+    const std::uint64_t command = set.last_sent();
+    send(bytes);
+    if (!co_await wait_for([&] { return set.settled(command); }, deadline)) {
+      throw Error(errc::timeout, "no PONG within the command timeout");
+    }
+    if (!set.answered(command)) {
+      throw Error(errc::connection_lost, "the connection dropped before the PONG: " + last_error);
+    }
+  }
+
+  asio::awaitable<Message> next() {
+    co_await wait_for([&] { return !inbox.empty(); }, Clock::time_point::max());
+    Message message = std::move(inbox.front());
+    inbox.pop_front();
+    co_return message;
+  }
+};
+
+Subscriber::Subscriber(asio::any_io_executor executor, ClientConfig config,
+                       SubscriberOptions options)
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(config), options)) {
+  if (!impl_->config.lazy_connect) impl_->start_loop();
+}
+
+Subscriber::~Subscriber() {
+  impl_->close();
+}
+
+const ClientConfig& Subscriber::config() const noexcept {
+  return impl_->config;
+}
+ConnectionState Subscriber::state() const noexcept {
+  return impl_->state;
+}
+SubscriberStats Subscriber::stats() const noexcept {
+  return impl_->stats;
+}
+
+void Subscriber::close() {
+  impl_->close();
+}
+
+// Each call holds the Impl: a Subscriber destroyed meanwhile leaves it valid until then.
+Task<void> Subscriber::subscribe(std::string channel, MessageHandler handler) {
+  auto impl = impl_;
+  co_await impl->subscribe({Kind::channel, std::move(channel)}, std::move(handler));
+}
+
+Task<void> Subscriber::psubscribe(std::string pattern, MessageHandler handler) {
+  auto impl = impl_;
+  co_await impl->subscribe({Kind::pattern, std::move(pattern)}, std::move(handler));
+}
+
+Task<void> Subscriber::unsubscribe(std::string channel) {
+  auto impl = impl_;
+  co_await impl->unsubscribe({Kind::channel, std::move(channel)});
+}
+
+Task<void> Subscriber::punsubscribe(std::string pattern) {
+  auto impl = impl_;
+  co_await impl->unsubscribe({Kind::pattern, std::move(pattern)});
+}
+
+Task<Message> Subscriber::next() {
+  auto impl = impl_;
+  co_return co_await impl->next();
+}
+
+Task<void> Subscriber::ping() {
+  auto impl = impl_;
+  co_await impl->ping();
+}
+
+}  // namespace opencode_cache::valkey
