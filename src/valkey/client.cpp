@@ -289,6 +289,11 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     if (state != ConnectionState::ready && last_error == errc::auth_failed) {
       throw Error(errc::auth_failed, last_error_detail);
     }
+    if (!options.wait_for_connection && state != ConnectionState::ready && last_error) {
+      start_loop();
+      throw Error(errc::not_connected,
+                  "no connection to " + config.endpoint() + ": " + last_error_detail);
+    }
     request->required_epoch = options.connection_epoch;
     request->reconnects_left = config.max_retries_per_request;
     request->resends_left = request->resendable ? config.max_retries_per_request : 0;

@@ -41,6 +41,10 @@ bool is_end_of_stream(const boost::system::error_code& ec) {
   return ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
 }
 
+bool is_reset(const boost::system::error_code& ec) {
+  return ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
+}
+
 }  // namespace
 
 // The context lives as long as the stream: each connection loads the files again, so that
@@ -107,15 +111,17 @@ asio::awaitable<void> Connection::connect(const ClientConfig& config) {
   if (config.tls.enabled) {
     // Valkey serves TLS on TCP only.
     if (!config.unix_path.empty()) {
-      throw Error(errc::invalid_config, "TLS is not supported over the Unix socket " +
-                                            config.unix_path);
+      throw Error(errc::invalid_config,
+                  "TLS is not supported over the Unix socket " + config.unix_path);
     }
     // Before connecting, so that an unreadable certificate fails without a server.
     tls_ = std::make_unique<Tls>(socket_, config.tls);
   }
+  bool handshaking = false;
   auto attempt = [&]() -> asio::awaitable<void> {
     if (config.unix_path.empty()) {
       co_await connect_tcp(config);
+      handshaking = tls_ != nullptr;
       if (tls_) co_await handshake_tls(config);
       co_return;
     }
@@ -125,22 +131,42 @@ asio::awaitable<void> Connection::connect(const ClientConfig& config) {
   };
   if (!co_await detail::finishes_within(attempt(), config.connect_timeout)) {
     close();
-    throw Error(errc::timeout, "connecting to " + config.endpoint() + " took longer than " +
-                                   std::to_string(config.connect_timeout.count()) + " ms");
+    const std::string limit = std::to_string(config.connect_timeout.count()) + " ms";
+    // A plain Valkey port waits for the end of a command line that a ClientHello never
+    // brings: TLS to the wrong port ends here, not in a handshake error.
+    if (handshaking) {
+      throw Error(errc::timeout, "no TLS handshake answer from " + config.endpoint() + " within " +
+                                     limit + "; is TLS served on that port?");
+    }
+    throw Error(errc::timeout, "connecting to " + config.endpoint() + " took longer than " + limit);
   }
+}
+
+asio::awaitable<void> Connection::throw_if_tls_alert_arrived() {
+  char byte = 0;
+  auto [ec, n] = co_await tls_->stream.async_read_some(asio::buffer(&byte, 1), no_throw);
+  if (ec && detail::is_tls_error(ec)) throw_io(ec, "the server ended the TLS session");
 }
 
 asio::awaitable<void> Connection::write(std::string_view bytes) {
   auto [ec, written] = co_await on_stream(
       [&](auto& stream) { return asio::async_write(stream, asio::buffer(bytes), no_throw); });
-  if (ec) throw_io(ec, "write failed");
+  if (!ec) co_return;
+  // A server that rejects us once the TLS 1.3 handshake is over (no client certificate)
+  // sends an alert and closes, and our next write meets the reset. Only a read shows the
+  // alert that says why; on a reset connection it returns at once. A read already pending
+  // will see the alert itself.
+  if (tls_ && !reading_ && is_reset(ec)) co_await throw_if_tls_alert_arrived();
+  throw_io(ec, "write failed");
 }
 
 asio::awaitable<void> Connection::read_some() {
   const std::span<char> space = reader_.prepare();
+  reading_ = true;
   auto [ec, n] = co_await on_stream([&](auto& stream) {
     return stream.async_read_some(asio::buffer(space.data(), space.size()), no_throw);
   });
+  reading_ = false;
   if (ec) throw_io(ec, is_end_of_stream(ec) ? "the server closed the connection" : "read failed");
   reader_.commit(n);
 }

@@ -5,8 +5,6 @@
 #include <array>
 
 namespace opencode_cache::valkey {
-namespace {
-
 std::string sha1_hex(std::string_view text) {
   std::array<unsigned char, SHA_DIGEST_LENGTH> digest{};
   SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest.data());
@@ -19,6 +17,8 @@ std::string sha1_hex(std::string_view text) {
   }
   return out;
 }
+
+namespace {
 
 Command script_call(std::string_view verb, std::string_view body,
                     const std::vector<std::string>& keys, const std::vector<std::string>& args) {

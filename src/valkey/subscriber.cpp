@@ -47,6 +47,16 @@ std::string describe(const Subscription& subscription) {
          subscription.name;
 }
 
+// g++ 12 destroys a braced temporary in a co_await expression twice: name it in a plain
+// function first.
+Subscription channel_named(std::string name) {
+  return {Kind::channel, std::move(name)};
+}
+
+Subscription pattern_named(std::string name) {
+  return {Kind::pattern, std::move(name)};
+}
+
 // A handler failing on every message would flood the log: the 1st, 2nd, 4th, 8th... failure
 // is logged, with the running count.
 bool worth_logging(std::uint64_t count) {
@@ -320,9 +330,8 @@ struct Subscriber::Impl : std::enable_shared_from_this<Impl> {
     send(set.unsubscribe(subscription));  // a subscribe that throws leaves nothing behind
     if (status == SubscriptionStatus::refused) throw ServerError(refused_with);
     if (refusal) throw *refusal;
-    throw Error(errc::timeout, "the server did not confirm " + describe(subscription) +
-                                   " within " + std::to_string(config.command_timeout.count()) +
-                                   " ms");
+    throw Error(errc::timeout, "the server did not confirm " + describe(subscription) + " within " +
+                                   std::to_string(config.command_timeout.count()) + " ms");
   }
 
   asio::awaitable<void> unsubscribe(const Subscription& subscription) {
@@ -389,22 +398,26 @@ void Subscriber::close() {
 // Each call holds the Impl: a Subscriber destroyed meanwhile leaves it valid until then.
 Task<void> Subscriber::subscribe(std::string channel, MessageHandler handler) {
   auto impl = impl_;
-  co_await impl->subscribe({Kind::channel, std::move(channel)}, std::move(handler));
+  const Subscription subscription = channel_named(std::move(channel));
+  co_await impl->subscribe(subscription, std::move(handler));
 }
 
 Task<void> Subscriber::psubscribe(std::string pattern, MessageHandler handler) {
   auto impl = impl_;
-  co_await impl->subscribe({Kind::pattern, std::move(pattern)}, std::move(handler));
+  const Subscription subscription = pattern_named(std::move(pattern));
+  co_await impl->subscribe(subscription, std::move(handler));
 }
 
 Task<void> Subscriber::unsubscribe(std::string channel) {
   auto impl = impl_;
-  co_await impl->unsubscribe({Kind::channel, std::move(channel)});
+  const Subscription subscription = channel_named(std::move(channel));
+  co_await impl->unsubscribe(subscription);
 }
 
 Task<void> Subscriber::punsubscribe(std::string pattern) {
   auto impl = impl_;
-  co_await impl->unsubscribe({Kind::pattern, std::move(pattern)});
+  const Subscription subscription = pattern_named(std::move(pattern));
+  co_await impl->unsubscribe(subscription);
 }
 
 Task<Message> Subscriber::next() {

@@ -66,7 +66,8 @@ void SubscriptionSet::on_disconnected() {
   settled_ = sent_;
   lost_through_ = sent_;
   for (auto& [subscription, wanted] : wanted_) {
-    if (wanted.status == SubscriptionStatus::subscribed) wanted.status = SubscriptionStatus::pending;
+    if (wanted.status == SubscriptionStatus::subscribed)
+      wanted.status = SubscriptionStatus::pending;
   }
 }
 
@@ -106,14 +107,17 @@ PubSubEvent SubscriptionSet::on_push(resp::Value&& frame) {
   if (frame.elements.empty() || !frame.elements[0].is_string()) return {};
   const std::string& kind = frame.elements[0].string;
   auto& e = frame.elements;
+  // Each subscription is named before its strings move into the message.
   if (kind == "message" && is_string_frame(frame, 3)) {
-    return on_message({Kind::channel, e[1].string},
+    const Subscription subscription{Kind::channel, e[1].string};
+    return on_message(subscription,
                       {.channel = std::move(e[1].string), .payload = std::move(e[2].string)});
   }
   if (kind == "pmessage" && is_string_frame(frame, 4)) {
-    return on_message({Kind::pattern, e[1].string}, {.channel = std::move(e[2].string),
-                                                     .pattern = std::move(e[1].string),
-                                                     .payload = std::move(e[3].string)});
+    const Subscription subscription{Kind::pattern, e[1].string};
+    return on_message(subscription, {.channel = std::move(e[2].string),
+                                     .pattern = std::move(e[1].string),
+                                     .payload = std::move(e[3].string)});
   }
   // Confirmations: kind, name, how many subscriptions the connection has now.
   if (e.size() != 3 || !e[1].is_string()) return {};
@@ -132,8 +136,7 @@ PubSubEvent SubscriptionSet::on_push(resp::Value&& frame) {
   return {};  // client-side caching invalidations and other pushes are not ours
 }
 
-PubSubEvent SubscriptionSet::on_message(const Subscription& subscription,
-                                        Message&& message) const {
+PubSubEvent SubscriptionSet::on_message(const Subscription& subscription, Message&& message) const {
   const auto it = wanted_.find(subscription);
   // Sent before our UNSUBSCRIBE reached the server: the caller no longer wants it.
   if (it == wanted_.end()) return {};
@@ -157,13 +160,12 @@ SubscriptionSet::Sent SubscriptionSet::settle_next(std::string_view what) {
 void SubscriptionSet::settle_confirmation(Op op, const Subscription& subscription) {
   const Sent sent = settle_next("a confirmation for " + describe(subscription));
   if (sent.op != op || sent.subscription != subscription) {
-    throw Error(errc::protocol_error, "the server confirmed " + describe(subscription) +
-                                          " out of order");
+    throw Error(errc::protocol_error,
+                "the server confirmed " + describe(subscription) + " out of order");
   }
 }
 
-std::optional<SubscriptionStatus> SubscriptionSet::status(
-    const Subscription& subscription) const {
+std::optional<SubscriptionStatus> SubscriptionSet::status(const Subscription& subscription) const {
   const auto it = wanted_.find(subscription);
   if (it == wanted_.end()) return std::nullopt;
   return it->second.status;

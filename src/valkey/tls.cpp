@@ -110,8 +110,8 @@ std::string describe_handshake_failure(TlsStream& stream, const boost::system::e
                                        const std::string& name) {
   const long result = SSL_get_verify_result(stream.native_handle());
   if (result == X509_V_OK) return ec.message();
-  std::string reason = std::string("certificate verification failed: ") +
-                       X509_verify_cert_error_string(result);
+  std::string reason =
+      std::string("certificate verification failed: ") + X509_verify_cert_error_string(result);
   if (is_name_mismatch(result)) {
     return reason + " (the server's certificate is not for '" + name +
            "'; tls.server_name sets the name to expect)";

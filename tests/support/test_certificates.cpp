@@ -66,8 +66,7 @@ KeyPtr generate_key() {
 // may refuse the second.
 void set_random_serial(X509* certificate) {
   std::random_device device;
-  const std::uint64_t serial =
-      ((std::uint64_t{device()} << 32) | device()) & 0x7fffffffffffffffULL;
+  const std::uint64_t serial = ((std::uint64_t{device()} << 32) | device()) & 0x7fffffffffffffffULL;
   check(ASN1_INTEGER_set_uint64(X509_get_serialNumber(certificate), serial), "serial number");
 }
 
@@ -83,8 +82,8 @@ CertificatePtr new_certificate(EVP_PKEY* key, const std::string& common_name) {
   }
   check(X509_set_pubkey(cert, key), "certificate public key");
   check(X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_UTF8,
-                                   reinterpret_cast<const unsigned char*>(common_name.c_str()),
-                                   -1, -1, 0),
+                                   reinterpret_cast<const unsigned char*>(common_name.c_str()), -1,
+                                   -1, 0),
         "certificate common name");
   return certificate;
 }
@@ -186,8 +185,7 @@ std::filesystem::path TestCertificateAuthority::hashed_directory() const {
   const auto dir = dir_ / "ca-dir";
   std::filesystem::create_directories(dir);
   char name[32];
-  std::snprintf(name, sizeof name, "%08lx.0",
-                X509_subject_name_hash(keys_->certificate.get()));
+  std::snprintf(name, sizeof name, "%08lx.0", X509_subject_name_hash(keys_->certificate.get()));
   std::filesystem::copy_file(authority_.certificate, dir / name,
                              std::filesystem::copy_options::overwrite_existing);
   return dir;

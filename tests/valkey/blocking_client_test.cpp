@@ -20,7 +20,8 @@ namespace opencode_cache::testing {
 namespace {
 
 using namespace std::chrono_literals;
-using valkey::BlockingClient;
+// The fixture takes the suite's name, BlockingClient; the class under test is `Blocking`.
+using Blocking = valkey::BlockingClient;
 using valkey::Client;
 using valkey::ClientConfig;
 using valkey::Command;
@@ -34,11 +35,11 @@ ClientConfig config_for(const ValkeyServer& server) {
   return config;
 }
 
-class BlockingClientTest : public ValkeyTest {};
+class BlockingClient : public ValkeyTest {};
 
-TEST_F(BlockingClientTest, PingSetGetDel) {
+TEST_F(BlockingClient, PingSetGetDel) {
   auto& valkey = server();
-  BlockingClient client(config_for(valkey));
+  Blocking client(config_for(valkey));
   EXPECT_TRUE(client.ping());
   EXPECT_EQ(client.get("k"), std::nullopt);
   EXPECT_TRUE(client.set("k", "v"));
@@ -49,9 +50,9 @@ TEST_F(BlockingClientTest, PingSetGetDel) {
   EXPECT_EQ(client.get("k"), std::nullopt);
 }
 
-TEST_F(BlockingClientTest, SetOptionsAreHonoured) {
+TEST_F(BlockingClient, SetOptionsAreHonoured) {
   auto& valkey = server();
-  BlockingClient client(config_for(valkey));
+  Blocking client(config_for(valkey));
   EXPECT_TRUE(client.set("k", "v", {.ttl = 60s}));
   EXPECT_EQ(valkey.cli({"TTL", "k"}), "60");
   EXPECT_FALSE(
@@ -59,16 +60,16 @@ TEST_F(BlockingClientTest, SetOptionsAreHonoured) {
   EXPECT_EQ(client.get("k"), "v");
 }
 
-TEST_F(BlockingClientTest, RawCommand) {
-  BlockingClient client(config_for(server()));
+TEST_F(BlockingClient, RawCommand) {
+  Blocking client(config_for(server()));
   const auto reply = client.command(Command("ECHO", "hello"));
   EXPECT_EQ(reply.string, "hello");
   EXPECT_EQ(client.command(Command("INCRBY", "n", 5)).integer, 5);
 }
 
-TEST_F(BlockingClientTest, CallReachesAnyClientMethod) {
+TEST_F(BlockingClient, CallReachesAnyClientMethod) {
   auto& valkey = server();
-  BlockingClient client(config_for(valkey));
+  Blocking client(config_for(valkey));
   EXPECT_EQ(client.call([](Client& c) { return c.hset("h", "f", "v"); }), 1);
   EXPECT_EQ(client.call([](Client& c) { return c.hget("h", "f"); }), "v");
   EXPECT_EQ(client.call([](Client& c) { return c.incrby("counter", 41); }), 41);
@@ -89,8 +90,8 @@ TEST_F(BlockingClientTest, CallReachesAnyClientMethod) {
   EXPECT_EQ(client.get(key), value);
 }
 
-TEST_F(BlockingClientTest, ServerErrorsPropagateToTheCaller) {
-  BlockingClient client(config_for(server()));
+TEST_F(BlockingClient, ServerErrorsPropagateToTheCaller) {
+  Blocking client(config_for(server()));
   client.call([](Client& c) { return c.hset("hash", "f", "v"); });
   try {
     client.get("hash");
@@ -110,10 +111,10 @@ TEST_F(BlockingClientTest, ServerErrorsPropagateToTheCaller) {
   EXPECT_TRUE(client.ping());
 }
 
-TEST_F(BlockingClientTest, ClientErrorsPropagateWithTheirCode) {
+TEST_F(BlockingClient, ClientErrorsPropagateWithTheirCode) {
   auto& valkey = server();
   auto config = config_for(valkey);
-  BlockingClient client(config);
+  Blocking client(config);
   client.quit();
   try {
     client.get("k");
@@ -123,9 +124,9 @@ TEST_F(BlockingClientTest, ClientErrorsPropagateWithTheirCode) {
   }
 }
 
-TEST_F(BlockingClientTest, ManyThreadsShareOneClient) {
+TEST_F(BlockingClient, ManyThreadsShareOneClient) {
   auto& valkey = server();
-  BlockingClient client(config_for(valkey));
+  Blocking client(config_for(valkey));
   constexpr int threads = 8;
   constexpr int per_thread = 200;
   std::atomic<int> wrong{0};
@@ -154,7 +155,7 @@ TEST_F(BlockingClientTest, ManyThreadsShareOneClient) {
 
 // Destroys `client` on another thread and reports whether that finished within `limit`.
 // A destructor that hangs leaves that thread behind (detached) rather than the whole suite.
-bool destroyed_within(std::unique_ptr<BlockingClient> client, std::chrono::seconds limit) {
+bool destroyed_within(std::unique_ptr<Blocking> client, std::chrono::seconds limit) {
   std::promise<void> destroyed;
   auto done = destroyed.get_future();
   std::thread([client = std::move(client), destroyed = std::move(destroyed)]() mutable {
@@ -164,12 +165,12 @@ bool destroyed_within(std::unique_ptr<BlockingClient> client, std::chrono::secon
   return done.wait_for(limit) == std::future_status::ready;
 }
 
-TEST_F(BlockingClientTest, DestructorDoesNotHangWhenTheServerWasKilled) {
+TEST_F(BlockingClient, DestructorDoesNotHangWhenTheServerWasKilled) {
   auto& valkey = server();
   auto config = config_for(valkey);
   config.command_timeout = 300ms;
   config.connect_timeout = 300ms;
-  auto client = std::make_unique<BlockingClient>(config);
+  auto client = std::make_unique<Blocking>(config);
   EXPECT_TRUE(client->set("k", "v"));
   valkey.kill();
   // With the server gone, commands fail within their deadline instead of blocking forever.
@@ -179,7 +180,7 @@ TEST_F(BlockingClientTest, DestructorDoesNotHangWhenTheServerWasKilled) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
 }
 
-TEST_F(BlockingClientTest, DestructorDoesNotHangWhileReconnecting) {
+TEST_F(BlockingClient, DestructorDoesNotHangWhileReconnecting) {
   auto& valkey = server();
   auto config = config_for(valkey);
   config.command_timeout = 200ms;
@@ -187,7 +188,7 @@ TEST_F(BlockingClientTest, DestructorDoesNotHangWhileReconnecting) {
   config.reconnect.max_attempts = 0;  // keeps trying for ever
   config.reconnect.base_delay = 5000ms;
   config.reconnect.max_delay = 5000ms;
-  auto client = std::make_unique<BlockingClient>(config);
+  auto client = std::make_unique<Blocking>(config);
   EXPECT_TRUE(client->ping());
   valkey.kill();
   // The client notices, fails this command and settles into a long backoff wait.
@@ -199,9 +200,9 @@ TEST_F(BlockingClientTest, DestructorDoesNotHangWhileReconnecting) {
       << "the destructor waited out the reconnect backoff";
 }
 
-TEST_F(BlockingClientTest, DestructorWithNothingEverSent) {
+TEST_F(BlockingClient, DestructorWithNothingEverSent) {
   auto config = config_for(server());
-  EXPECT_TRUE(destroyed_within(std::make_unique<BlockingClient>(config), 10s));
+  EXPECT_TRUE(destroyed_within(std::make_unique<Blocking>(config), 10s));
 }
 
 }  // namespace

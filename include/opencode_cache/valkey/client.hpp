@@ -32,6 +32,11 @@ using Task = boost::asio::awaitable<T>;
 struct RequestOptions {
   // The deadline from now; zero means the client's command_timeout.
   std::chrono::milliseconds timeout{0};
+  // False: while the connection is down after a failure (lost, or an attempt failed), fail
+  // at once with not_connected instead of waiting for a reconnect, which goes on in the
+  // background. The first connection is still waited for. For caches, where a quick miss
+  // beats a late hit.
+  bool wait_for_connection = true;
   // Send again after a dropped connection? Unset: only read-only commands are.
   std::optional<bool> resend_after_disconnect;
   // Non-zero: send only on the connection of this epoch (Client::connection_epoch()), or

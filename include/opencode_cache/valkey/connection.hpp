@@ -45,6 +45,8 @@ class Connection {
   boost::asio::awaitable<void> read_some();
   boost::asio::awaitable<void> connect_tcp(const ClientConfig& config);
   boost::asio::awaitable<void> handshake_tls(const ClientConfig& config);
+  // After a failed write: throws Error(tls_error) if the server's last word was a TLS alert.
+  boost::asio::awaitable<void> throw_if_tls_alert_arrived();
   // Runs `operation` on the TLS stream when there is one, else on the plain socket.
   template <class Operation>
   auto on_stream(Operation operation);
@@ -54,6 +56,7 @@ class Connection {
   // because a read or write may still be pending on it.
   std::unique_ptr<Tls> tls_;
   ReplyReader reader_;
+  bool reading_ = false;  // a read_some is pending
 };
 
 }  // namespace opencode_cache::valkey

@@ -28,4 +28,7 @@ class Script {
   std::string sha1_;
 };
 
+// SHA1 in lower-case hex, as Valkey's SCRIPT LOAD and redis.sha1hex() give it.
+std::string sha1_hex(std::string_view text);
+
 }  // namespace opencode_cache::valkey

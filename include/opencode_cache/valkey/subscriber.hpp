@@ -47,7 +47,8 @@ struct SubscriberStats {
 
 class Subscriber {
  public:
-  // Connects on the first subscribe (or ping), always with RESP3 (HELLO 3), authenticating
+  // Connects on the first subscribe or ping (at once when config.lazy_connect is false),
+  // always with RESP3 (HELLO 3), authenticating
   // and naming itself "<client_name>-subscriber". Reconnects with config.reconnect; after
   // max_attempts it gives up until the next call. config.database does not apply: channels
   // are not per database.
@@ -104,7 +105,8 @@ MessageHandler handler(std::function<void(const T&)> on_value) {
     try {
       value.emplace(boost::json::value_to<T>(parsed));
     } catch (const std::exception& e) {
-      throw Error(errc::invalid_json, where + " does not hold the expected JSON shape: " + e.what());
+      throw Error(errc::invalid_json,
+                  where + " does not hold the expected JSON shape: " + e.what());
     }
     // Outside the try: an exception of the caller's own handler is reported as it is.
     on_value(*value);
@@ -120,7 +122,8 @@ Task<void> subscribe(Subscriber& subscriber, std::string channel,
 // Number of subscribers that received the message.
 template <class T>
 Task<std::int64_t> publish(Client& client, std::string_view channel, const T& value) {
-  co_return co_await client.publish(channel, boost::json::serialize(boost::json::value_from(value)));
+  co_return co_await client.publish(channel,
+                                    boost::json::serialize(boost::json::value_from(value)));
 }
 
 }  // namespace json

@@ -1,0 +1,148 @@
+// CacheService: the seed's caching layer over Valkey, in the seed's data format, with its
+// flaws fixed (see docs/cache-service.md).
+//
+// Cache operations (responses, context, metadata, get_or_fetch) fail soft: with Valkey
+// unreachable or slow, reads are misses within CacheConfig::operation_timeout and writes
+// are dropped, each counted, and nothing throws into the caller. Sessions are state, not
+// cache: their failures throw valkey::Error.
+//
+// A CacheService lives on its Client's executor. Background refreshes (stale-while-
+// revalidate) refer to it: await drain() before destroying it while its loop still runs.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <boost/json/value_from.hpp>
+#include <boost/json/value_to.hpp>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "opencode_cache/cache/cache_config.hpp"
+#include "opencode_cache/cache/cache_keys.hpp"
+#include "opencode_cache/cache/cache_stats.hpp"
+#include "opencode_cache/valkey/client.hpp"
+
+namespace opencode_cache::cache {
+
+template <class T>
+using Task = valkey::Task<T>;
+using Json = boost::json::value;
+using JsonObject = boost::json::object;
+
+struct WriteOptions {
+  std::optional<Seconds> ttl;  // instead of the namespace's default
+};
+
+using Fetcher = std::function<Task<Json>()>;
+
+struct FetchOptions {
+  std::string namespace_name = std::string(ns::fetch);
+  // How long a fetched value is fresh; default: the metadata TTL.
+  std::optional<Seconds> ttl;
+  // Stale-while-revalidate: for this long after `ttl`, serve the stored value and refresh it
+  // in the background. Zero: a value is gone when it is no longer fresh.
+  Seconds stale_grace{0};
+  // Return false to use a fetched value without caching it.
+  std::function<bool(const Json&)> should_cache;
+  // Coordinate with other processes through a lease in Valkey (one of them fetches).
+  bool cross_process = true;
+};
+
+struct ServerInfo {
+  std::uint64_t used_memory = 0;
+  std::uint64_t maxmemory = 0;
+  std::uint64_t evicted_keys = 0;
+  std::uint64_t keyspace_hits = 0;
+  std::uint64_t keyspace_misses = 0;
+  std::uint64_t expired_keys = 0;
+  std::uint64_t connected_clients = 0;
+};
+
+class CacheService {
+ public:
+  CacheService(valkey::Client& client, CacheConfig config = {});
+  ~CacheService();
+  CacheService(const CacheService&) = delete;
+  CacheService& operator=(const CacheService&) = delete;
+
+  // Model responses, keyed by the seed's hash of model and prompt. A stored entry whose
+  // prompt or model differs from the request (a hash collision) is a miss.
+  Task<void> cache_response(std::string_view prompt, std::string_view model,
+                            std::string_view response, WriteOptions options = {});
+  Task<std::optional<std::string>> get_cached_response(std::string_view prompt,
+                                                       std::string_view model);
+
+  // Sessions: JSON objects. update_session merges `updates` into the stored object
+  // atomically (concurrent updates of different fields all survive) and returns false when
+  // there is no such session. Reads and updates restart the TTL when sliding_session_ttl.
+  Task<void> set_session(std::string_view session_id, const JsonObject& data);
+  Task<std::optional<JsonObject>> get_session(std::string_view session_id);
+  Task<bool> update_session(std::string_view session_id, const JsonObject& updates);
+  Task<bool> touch_session(std::string_view session_id);
+  Task<bool> delete_session(std::string_view session_id);
+
+  // Conversation context and metadata: any JSON.
+  Task<void> cache_context(std::string_view conversation_id, const Json& context,
+                           WriteOptions options = {});
+  Task<std::optional<Json>> get_cached_context(std::string_view conversation_id);
+  Task<bool> delete_context(std::string_view conversation_id);
+  Task<void> set_metadata(std::string_view id, const Json& metadata, WriteOptions options = {});
+  Task<std::optional<Json>> get_metadata(std::string_view id);
+  Task<bool> delete_metadata(std::string_view id);
+
+  // Invalidation; these throw when Valkey cannot be reached (a cache that may still hold
+  // what was to be removed must not look clean). Patterns are globs below the prefix, as
+  // in the seed ("session:*"), removed by SCAN and UNLINK in batches: bounded memory on any
+  // keyspace. They return the number of keys removed.
+  Task<bool> invalidate(std::string_view namespace_name, std::string_view id);
+  Task<std::uint64_t> invalidate_namespace(std::string_view namespace_name);
+  Task<std::uint64_t> invalidate_pattern(std::string_view pattern);
+
+  // The stored value for `key`, or the fetcher's. Concurrent callers in this process share
+  // one fetch; across processes a lease lets one fetch while the others wait for its value
+  // (up to CacheConfig::lease_wait, then they fetch themselves). Fetcher errors reach every
+  // waiting caller and are never cached. With Valkey unreachable the fetcher is called.
+  Task<Json> get_or_fetch(std::string_view key, Fetcher fetcher, FetchOptions options = {});
+  template <class T>
+  Task<T> get_or_fetch_as(std::string_view key, std::function<Task<T>()> fetcher,
+                          FetchOptions options = {}) {
+    Json value = co_await get_or_fetch(
+        key,
+        [fetcher = std::move(fetcher)]() -> Task<Json> {
+          co_return boost::json::value_from(co_await fetcher());
+        },
+        std::move(options));
+    co_return boost::json::value_to<T>(value);
+  }
+
+  // Several values of one namespace in one round trip (MGET; pipelined SET with TTL).
+  Task<std::vector<std::optional<Json>>> get_many(std::string_view namespace_name,
+                                                  const std::vector<std::string>& ids);
+  Task<void> set_many(std::string_view namespace_name,
+                      const std::vector<std::pair<std::string, Json>>& entries,
+                      WriteOptions options = {});
+
+  const CacheStats& stats() const noexcept;
+  // Valkey's own figures (INFO memory, stats, clients).
+  Task<ServerInfo> server_info();
+  // Keys per namespace below the prefix, counted by SCAN: costs a pass over the keyspace.
+  Task<std::map<std::string, std::uint64_t>> key_counts();
+
+  const CacheKeys& keys() const noexcept;
+  const CacheConfig& config() const noexcept;
+  // Waits until background refreshes have finished.
+  Task<void> drain();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace opencode_cache::cache

@@ -1,0 +1,562 @@
+#include "opencode_cache/cache/cache_service.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <chrono>
+#include <opencode_cache/embedded/compare_and_set.hpp>
+#include <opencode_cache/embedded/release_lease.hpp>
+#include <random>
+
+#include "fetch_envelope.hpp"
+#include "opencode_cache/valkey/reply.hpp"
+#include "opencode_cache/valkey/scanner.hpp"
+#include "opencode_cache/valkey/script.hpp"
+#include "single_flight.hpp"
+
+namespace opencode_cache::cache {
+namespace asio = boost::asio;
+using valkey::Command;
+using valkey::RequestOptions;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::optional<Json> parse_json(std::string_view text) {
+  boost::system::error_code ec;
+  Json value = boost::json::parse(text, ec);
+  if (ec) return std::nullopt;
+  return value;
+}
+
+std::uint64_t info_field(std::string_view info, std::string_view name) {
+  const std::string needle = "\n" + std::string(name) + ":";
+  const std::size_t at = ("\n" + std::string(info)).find(needle);
+  if (at == std::string::npos) return 0;
+  std::size_t start = at + needle.size() - 1;
+  std::uint64_t value = 0;
+  while (start < info.size() && info[start] >= '0' && info[start] <= '9') {
+    value = value * 10 + static_cast<std::uint64_t>(info[start] - '0');
+    ++start;
+  }
+  return value;
+}
+
+Command set_with_ttl(std::string key, std::string value, Seconds ttl) {
+  return Command("SET", key, value, "EX", ttl.count());
+}
+
+// Built outside coroutines: g++ 12 rejects braced initializer lists inside them.
+std::vector<std::string> one(std::string value) {
+  return {std::move(value)};
+}
+
+JsonObject response_entry(std::string_view prompt, std::string_view model,
+                          std::string_view response) {
+  return {{"prompt", prompt}, {"model", model}, {"response", response}, {"timestamp", now_ms()}};
+}
+
+}  // namespace
+
+struct CacheService::Impl {
+  Impl(valkey::Client& c, CacheConfig cfg)
+      : client(c),
+        config(std::move(cfg)),
+        keys(config.prefix),
+        compare_and_set(std::string(embedded::compare_and_set_source)),
+        release_lease(std::string(embedded::release_lease_source)),
+        background_done(c.get_executor(), asio::steady_timer::time_point::max()) {}
+
+  valkey::Client& client;
+  CacheConfig config;
+  CacheKeys keys;
+  CacheStats stats;
+  valkey::Script compare_and_set;
+  valkey::Script release_lease;
+  SingleFlight flights;
+  std::mt19937_64 random{std::random_device{}()};
+  std::size_t background_refreshes = 0;
+  asio::steady_timer background_done;
+
+  RequestOptions cache_options() const {
+    return {.timeout = config.operation_timeout, .wait_for_connection = false};
+  }
+  RequestOptions session_options() const { return {.timeout = config.session_timeout}; }
+
+  Seconds default_ttl(std::string_view namespace_name) const {
+    if (namespace_name == ns::response) return config.ttl.response;
+    if (namespace_name == ns::session) return config.ttl.session;
+    if (namespace_name == ns::context) return config.ttl.context;
+    if (namespace_name == ns::ratelimit) return config.ttl.rate_limit;
+    return config.ttl.metadata;
+  }
+
+  // A cache command: its failure is counted and becomes nullopt, never an exception.
+  Task<std::optional<valkey::resp::Value>> soft(NamespaceStats& stats, Command command) {
+    const auto start = Clock::now();
+    std::optional<valkey::resp::Value> reply;
+    try {
+      reply = co_await client.command(std::move(command), cache_options());
+    } catch (const valkey::Error&) {
+      ++stats.errors;
+    }
+    stats.latency.record(Clock::now() - start);
+    co_return reply;
+  }
+
+  Task<std::optional<std::string>> soft_read(NamespaceStats& stats, Command command) {
+    auto reply = co_await soft(stats, std::move(command));
+    if (!reply || !reply->is_string()) co_return std::nullopt;
+    co_return std::move(reply->string);
+  }
+
+  Task<void> soft_write(NamespaceStats& stats, Command command) {
+    auto reply = co_await soft(stats, std::move(command));
+    if (reply) {
+      ++stats.writes;
+    } else {
+      ++stats.writes_dropped;
+    }
+  }
+
+  // Reads a JSON value of a cache namespace: missing, unreachable or not JSON is a miss.
+  Task<std::optional<Json>> read_json(std::string_view namespace_name, std::string key) {
+    NamespaceStats& stats = this->stats.of(namespace_name);
+    Command command = config.refresh_ttl_on_read
+                          ? Command("GETEX", key, "EX", default_ttl(namespace_name).count())
+                          : Command("GET", key);
+    auto text = co_await soft_read(stats, std::move(command));
+    std::optional<Json> value = text ? parse_json(*text) : std::nullopt;
+    if (text && !value) ++stats.invalid;
+    ++(value ? stats.hits : stats.misses);
+    co_return value;
+  }
+
+  Task<void> write_json(std::string_view namespace_name, std::string key, const Json& value,
+                        const WriteOptions& options) {
+    const Seconds ttl = options.ttl.value_or(default_ttl(namespace_name));
+    co_await soft_write(stats.of(namespace_name),
+                        set_with_ttl(std::move(key), boost::json::serialize(value), ttl));
+  }
+
+  // Session commands surface their errors, but are still timed.
+  Task<valkey::resp::Value> session_command(Command command) {
+    NamespaceStats& stats = this->stats.of(ns::session);
+    const auto start = Clock::now();
+    try {
+      auto reply = co_await client.command(std::move(command), session_options());
+      stats.latency.record(Clock::now() - start);
+      co_return reply;
+    } catch (const valkey::Error&) {
+      ++stats.errors;
+      stats.latency.record(Clock::now() - start);
+      throw;
+    }
+  }
+
+  JsonObject parse_session(std::string_view session_id, std::string_view text) {
+    auto value = parse_json(text);
+    if (!value || !value->is_object()) {
+      ++stats.of(ns::session).invalid;
+      throw valkey::Error(valkey::errc::invalid_json,
+                          "session '" + std::string(session_id) + "' is not a JSON object");
+    }
+    return std::move(value->as_object());
+  }
+
+  std::string session_ttl_ms() const {
+    return config.sliding_session_ttl
+               ? std::to_string(std::chrono::milliseconds(config.ttl.session).count())
+               : "0";
+  }
+
+  // Lets the next process take over at once instead of after the lease's TTL.
+  Task<void> release(NamespaceStats& stats, const std::string& lease_key,
+                     const std::string& token) {
+    try {
+      co_await client.eval(release_lease, one(lease_key), one(token), cache_options());
+    } catch (const valkey::Error&) {
+      ++stats.errors;  // the lease expires by itself
+    }
+  }
+
+  std::vector<std::string> compare_and_set_args(std::string_view old_text,
+                                                const JsonObject& merged) const {
+    return {valkey::sha1_hex(old_text), boost::json::serialize(merged), session_ttl_ms()};
+  }
+
+  std::string random_token() { return std::to_string(random()) + std::to_string(random()); }
+
+  Task<std::uint64_t> unlink_matching(std::string pattern) {
+    valkey::Scanner scanner = valkey::Scanner::keys(client, {.match = pattern, .count = 1000});
+    std::uint64_t removed = 0;
+    while (auto batch = co_await scanner.next()) {
+      if (batch->empty()) continue;
+      removed += static_cast<std::uint64_t>(
+          valkey::reply::to_integer(co_await client.command(Command("UNLINK").args(*batch))));
+    }
+    co_return removed;
+  }
+
+  // --- get_or_fetch -----------------------------------------------------------------
+
+  Task<std::optional<FetchEnvelope>> read_envelope(NamespaceStats& stats, const std::string& key) {
+    auto text = co_await soft_read(stats, Command("GET", key));
+    if (!text) co_return std::nullopt;
+    auto envelope = FetchEnvelope::decode(*text);
+    if (!envelope) ++stats.invalid;
+    co_return envelope;
+  }
+
+  Task<Json> fetch_and_store(NamespaceStats& stats, const std::string& key, const Fetcher& fetcher,
+                             const FetchOptions& options) {
+    ++stats.fetches;
+    Json value = co_await fetcher();
+    if (options.should_cache && !options.should_cache(value)) co_return value;
+    const Seconds fresh = options.ttl.value_or(config.ttl.metadata);
+    const std::int64_t stored_at = now_ms();
+    const FetchEnvelope envelope{value, stored_at,
+                                 stored_at + std::chrono::milliseconds(fresh).count()};
+    co_await soft_write(stats, set_with_ttl(key, envelope.encode(), fresh + options.stale_grace));
+    co_return value;
+  }
+
+  // One process fetches under a lease; the others wait for the value it stores.
+  Task<Json> fetch_under_lease(NamespaceStats& stats, const std::string& key, std::string_view id,
+                               const Fetcher& fetcher, const FetchOptions& options) {
+    if (!options.cross_process) co_return co_await fetch_and_store(stats, key, fetcher, options);
+    const std::string lease_key =
+        keys.key(ns::lease, options.namespace_name + ":" + std::string(id));
+    const std::string token = random_token();
+    auto acquired =
+        co_await soft(stats, Command("SET", lease_key, token, "NX", "PX",
+                                     std::chrono::milliseconds(config.lease_ttl).count()));
+    // Unreachable Valkey (no reply): nobody to coordinate with, fetch.
+    if (!acquired || !acquired->is_null()) {
+      std::exception_ptr failure;
+      Json value;
+      try {
+        value = co_await fetch_and_store(stats, key, fetcher, options);
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      if (acquired) co_await release(stats, lease_key, token);
+      if (failure) std::rethrow_exception(failure);
+      co_return value;
+    }
+    if (auto value = co_await wait_for_other_process(stats, key, lease_key)) {
+      ++stats.coalesced;
+      co_return std::move(*value);
+    }
+    co_return co_await fetch_and_store(stats, key, fetcher, options);
+  }
+
+  // Polls for the value the lease holder stores; nullopt when it gave up or took too long.
+  Task<std::optional<Json>> wait_for_other_process(NamespaceStats& stats, const std::string& key,
+                                                   const std::string& lease_key) {
+    asio::steady_timer pause(client.get_executor());
+    const auto give_up = Clock::now() + config.lease_wait;
+    while (Clock::now() < give_up) {
+      pause.expires_after(config.lease_poll);
+      co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (auto envelope = co_await read_envelope(stats, key)) co_return std::move(envelope->value);
+      auto lease = co_await soft(stats, Command("EXISTS", lease_key));
+      if (!lease || lease->integer == 0) co_return std::nullopt;  // the holder is gone
+    }
+    co_return std::nullopt;
+  }
+
+  Task<Json> fetch_coalesced(NamespaceStats& stats, const std::string& key, std::string_view id,
+                             const Fetcher& fetcher, const FetchOptions& options) {
+    if (auto flight = flights.find(key)) {
+      ++stats.coalesced;
+      co_return co_await SingleFlight::wait(flight);
+    }
+    auto flight = flights.lead(key, client.get_executor());
+    try {
+      flight->value = co_await fetch_under_lease(stats, key, id, fetcher, options);
+    } catch (...) {
+      flight->error = std::current_exception();
+    }
+    flights.finish(key, *flight);
+    if (flight->error) std::rethrow_exception(flight->error);
+    co_return *flight->value;
+  }
+
+  void refresh_in_background(std::string key, std::string id, Fetcher fetcher,
+                             FetchOptions options) {
+    if (flights.find(key)) return;  // a refresh or fetch is already under way
+    ++background_refreshes;
+    asio::co_spawn(
+        client.get_executor(),
+        [this, key = std::move(key), id = std::move(id), fetcher = std::move(fetcher),
+         options = std::move(options)]() -> Task<void> {
+          try {
+            co_await fetch_coalesced(stats.of(options.namespace_name), key, id, fetcher, options);
+          } catch (...) {
+            // The stale value stays until its grace ends; the next caller tries again.
+          }
+        },
+        [this](std::exception_ptr) {
+          if (--background_refreshes == 0) background_done.cancel();
+        });
+  }
+};
+
+CacheService::CacheService(valkey::Client& client, CacheConfig config)
+    : impl_(std::make_unique<Impl>(client, std::move(config))) {}
+
+CacheService::~CacheService() = default;
+
+const CacheStats& CacheService::stats() const noexcept {
+  return impl_->stats;
+}
+const CacheKeys& CacheService::keys() const noexcept {
+  return impl_->keys;
+}
+const CacheConfig& CacheService::config() const noexcept {
+  return impl_->config;
+}
+
+// --- responses ----------------------------------------------------------------------
+
+Task<void> CacheService::cache_response(std::string_view prompt, std::string_view model,
+                                        std::string_view response, WriteOptions options) {
+  const JsonObject entry = response_entry(prompt, model, response);
+  co_await impl_->write_json(ns::response, impl_->keys.response_key(prompt, model), entry, options);
+}
+
+Task<std::optional<std::string>> CacheService::get_cached_response(std::string_view prompt,
+                                                                   std::string_view model) {
+  NamespaceStats& stats = impl_->stats.of(ns::response);
+  auto text =
+      co_await impl_->soft_read(stats, Command("GET", impl_->keys.response_key(prompt, model)));
+  std::optional<Json> entry = text ? parse_json(*text) : std::nullopt;
+  const JsonObject* object = entry && entry->is_object() ? &entry->as_object() : nullptr;
+  const auto field = [&](std::string_view name) -> const boost::json::string* {
+    const Json* value = object != nullptr ? object->if_contains(name) : nullptr;
+    return value != nullptr && value->is_string() ? &value->as_string() : nullptr;
+  };
+  const auto* stored_prompt = field("prompt");
+  const auto* stored_model = field("model");
+  const auto* stored_response = field("response");
+  if (text && (stored_prompt == nullptr || stored_model == nullptr || stored_response == nullptr)) {
+    ++stats.invalid;  // written by someone else, or not in the seed's shape
+  }
+  if (stored_response == nullptr || *stored_prompt != prompt || *stored_model != model) {
+    ++stats.misses;
+    co_return std::nullopt;
+  }
+  ++stats.hits;
+  co_return std::string(*stored_response);
+}
+
+// --- sessions -----------------------------------------------------------------------
+
+Task<void> CacheService::set_session(std::string_view session_id, const JsonObject& data) {
+  co_await impl_->session_command(set_with_ttl(impl_->keys.key(ns::session, session_id),
+                                               boost::json::serialize(data),
+                                               impl_->config.ttl.session));
+  ++impl_->stats.of(ns::session).writes;
+}
+
+Task<std::optional<JsonObject>> CacheService::get_session(std::string_view session_id) {
+  const std::string key = impl_->keys.key(ns::session, session_id);
+  Command command = impl_->config.sliding_session_ttl
+                        ? Command("GETEX", key, "EX", impl_->config.ttl.session.count())
+                        : Command("GET", key);
+  auto text =
+      valkey::reply::to_optional_string(co_await impl_->session_command(std::move(command)));
+  NamespaceStats& stats = impl_->stats.of(ns::session);
+  if (!text) {
+    ++stats.misses;
+    co_return std::nullopt;
+  }
+  ++stats.hits;
+  co_return impl_->parse_session(session_id, *text);
+}
+
+Task<bool> CacheService::update_session(std::string_view session_id, const JsonObject& updates) {
+  const std::string key = impl_->keys.key(ns::session, session_id);
+  for (int attempt = 0; attempt < impl_->config.max_update_attempts; ++attempt) {
+    auto text =
+        valkey::reply::to_optional_string(co_await impl_->session_command(Command("GET", key)));
+    if (!text) co_return false;
+    JsonObject merged = impl_->parse_session(session_id, *text);
+    for (const auto& [field, value] : updates) merged[field] = value;
+    const auto outcome = valkey::reply::to_integer(co_await impl_->client.eval(
+        impl_->compare_and_set, one(key), impl_->compare_and_set_args(*text, merged),
+        impl_->session_options()));
+    if (outcome == 1) {
+      ++impl_->stats.of(ns::session).writes;
+      co_return true;
+    }
+    if (outcome == -1) co_return false;
+  }
+  throw valkey::Error(valkey::errc::transaction_aborted,
+                      "session '" + std::string(session_id) + "' kept changing: gave up after " +
+                          std::to_string(impl_->config.max_update_attempts) + " attempts");
+}
+
+Task<bool> CacheService::touch_session(std::string_view session_id) {
+  co_return valkey::reply::to_integer(co_await impl_->session_command(Command(
+      "EXPIRE", impl_->keys.key(ns::session, session_id), impl_->config.ttl.session.count()))) == 1;
+}
+
+Task<bool> CacheService::delete_session(std::string_view session_id) {
+  co_return valkey::reply::to_integer(co_await impl_->session_command(
+      Command("DEL", impl_->keys.key(ns::session, session_id)))) == 1;
+}
+
+// --- context and metadata -----------------------------------------------------------
+
+Task<void> CacheService::cache_context(std::string_view conversation_id, const Json& context,
+                                       WriteOptions options) {
+  co_await impl_->write_json(ns::context, impl_->keys.key(ns::context, conversation_id), context,
+                             options);
+}
+
+Task<std::optional<Json>> CacheService::get_cached_context(std::string_view conversation_id) {
+  co_return co_await impl_->read_json(ns::context, impl_->keys.key(ns::context, conversation_id));
+}
+
+Task<bool> CacheService::delete_context(std::string_view conversation_id) {
+  co_return co_await invalidate(ns::context, conversation_id);
+}
+
+Task<void> CacheService::set_metadata(std::string_view id, const Json& metadata,
+                                      WriteOptions options) {
+  co_await impl_->write_json(ns::metadata, impl_->keys.key(ns::metadata, id), metadata, options);
+}
+
+Task<std::optional<Json>> CacheService::get_metadata(std::string_view id) {
+  co_return co_await impl_->read_json(ns::metadata, impl_->keys.key(ns::metadata, id));
+}
+
+Task<bool> CacheService::delete_metadata(std::string_view id) {
+  co_return co_await invalidate(ns::metadata, id);
+}
+
+// --- invalidation -------------------------------------------------------------------
+
+Task<bool> CacheService::invalidate(std::string_view namespace_name, std::string_view id) {
+  co_return valkey::reply::to_integer(
+      co_await impl_->client.command(Command("UNLINK", impl_->keys.key(namespace_name, id)))) == 1;
+}
+
+Task<std::uint64_t> CacheService::invalidate_namespace(std::string_view namespace_name) {
+  co_return co_await impl_->unlink_matching(impl_->keys.key(namespace_name, "*"));
+}
+
+Task<std::uint64_t> CacheService::invalidate_pattern(std::string_view pattern) {
+  co_return co_await impl_->unlink_matching(impl_->keys.pattern(pattern));
+}
+
+// --- get_or_fetch -------------------------------------------------------------------
+
+Task<Json> CacheService::get_or_fetch(std::string_view id, Fetcher fetcher, FetchOptions options) {
+  NamespaceStats& stats = impl_->stats.of(options.namespace_name);
+  const std::string key = impl_->keys.key(options.namespace_name, id);
+  if (auto envelope = co_await impl_->read_envelope(stats, key)) {
+    ++stats.hits;
+    if (!envelope->fresh_at(now_ms())) {
+      ++stats.stale_served;
+      impl_->refresh_in_background(key, std::string(id), std::move(fetcher), std::move(options));
+    }
+    co_return std::move(envelope->value);
+  }
+  ++stats.misses;
+  co_return co_await impl_->fetch_coalesced(stats, key, id, fetcher, options);
+}
+
+Task<void> CacheService::drain() {
+  while (impl_->background_refreshes > 0) {
+    impl_->background_done.expires_at(asio::steady_timer::time_point::max());
+    co_await impl_->background_done.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+// --- batches ------------------------------------------------------------------------
+
+Task<std::vector<std::optional<Json>>> CacheService::get_many(std::string_view namespace_name,
+                                                              const std::vector<std::string>& ids) {
+  std::vector<std::optional<Json>> values(ids.size());
+  if (ids.empty()) co_return values;
+  NamespaceStats& stats = impl_->stats.of(namespace_name);
+  Command command("MGET");
+  for (const std::string& id : ids) command.arg(impl_->keys.key(namespace_name, id));
+  auto reply = co_await impl_->soft(stats, std::move(command));
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const valkey::resp::Value* element =
+        reply && i < reply->elements.size() ? &reply->elements[i] : nullptr;
+    if (element != nullptr && element->is_string()) {
+      values[i] = parse_json(element->string);
+      if (!values[i]) ++stats.invalid;
+    }
+    ++(values[i] ? stats.hits : stats.misses);
+  }
+  co_return values;
+}
+
+Task<void> CacheService::set_many(std::string_view namespace_name,
+                                  const std::vector<std::pair<std::string, Json>>& entries,
+                                  WriteOptions options) {
+  if (entries.empty()) co_return;
+  NamespaceStats& stats = impl_->stats.of(namespace_name);
+  const Seconds ttl = options.ttl.value_or(impl_->default_ttl(namespace_name));
+  valkey::Pipeline pipeline;
+  for (const auto& [id, value] : entries) {
+    pipeline.add(
+        set_with_ttl(impl_->keys.key(namespace_name, id), boost::json::serialize(value), ttl));
+  }
+  const auto start = Clock::now();
+  try {
+    auto replies = co_await impl_->client.execute(pipeline, impl_->cache_options());
+    for (const auto& reply : replies) ++(reply.is_error() ? stats.writes_dropped : stats.writes);
+  } catch (const valkey::Error&) {
+    ++stats.errors;
+    stats.writes_dropped += entries.size();
+  }
+  stats.latency.record(Clock::now() - start);
+}
+
+// --- figures ------------------------------------------------------------------------
+
+Task<ServerInfo> CacheService::server_info() {
+  const auto reply = co_await impl_->client.command(Command("INFO", "memory", "stats", "clients"));
+  const std::string& info = reply.string;
+  co_return ServerInfo{
+      .used_memory = info_field(info, "used_memory"),
+      .maxmemory = info_field(info, "maxmemory"),
+      .evicted_keys = info_field(info, "evicted_keys"),
+      .keyspace_hits = info_field(info, "keyspace_hits"),
+      .keyspace_misses = info_field(info, "keyspace_misses"),
+      .expired_keys = info_field(info, "expired_keys"),
+      .connected_clients = info_field(info, "connected_clients"),
+  };
+}
+
+Task<std::map<std::string, std::uint64_t>> CacheService::key_counts() {
+  std::map<std::string, std::uint64_t> counts;
+  const std::string prefix = impl_->keys.prefix() + ":";
+  valkey::Scanner scanner =
+      valkey::Scanner::keys(impl_->client, {.match = prefix + "*", .count = 1000});
+  while (auto batch = co_await scanner.next()) {
+    for (const std::string& key : *batch) {
+      const std::string_view rest = std::string_view(key).substr(prefix.size());
+      ++counts[std::string(rest.substr(0, rest.find(':')))];
+    }
+  }
+  co_return counts;
+}
+
+}  // namespace opencode_cache::cache

@@ -1,0 +1,283 @@
+#include "opencode_cache/ratelimit/rate_limiter.hpp"
+
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <utility>
+
+#include "limit_script.hpp"
+#include "opencode_cache/ratelimit/local_limiter.hpp"
+#include "opencode_cache/valkey/client.hpp"
+
+namespace opencode_cache::ratelimit {
+
+namespace {
+
+using std::chrono::microseconds;
+using std::chrono::milliseconds;
+using SystemTime = std::chrono::system_clock::time_point;
+
+// A LimitRef resolved against the configuration: the limit that applies and its key.
+struct ResolvedLimit {
+  std::string type;
+  std::string key;
+  const LimitConfig* limit;
+};
+
+std::string key_for(std::string_view prefix, Algorithm algorithm, std::string_view type,
+                    std::string_view id) {
+  // The sliding log keeps the seed's key; GCRA's state is a string, so it must not share the
+  // seed's (sorted set) key space, where a seed service would meet it with WRONGTYPE.
+  const std::string_view space =
+      algorithm == Algorithm::sliding_log ? ":ratelimit:" : ":ratelimit-gcra:";
+  std::string key;
+  key.reserve(prefix.size() + space.size() + type.size() + 1 + id.size());
+  key.append(prefix).append(space).append(type).append(":").append(id);
+  return key;
+}
+
+void append_base36(std::string& out, std::uint64_t value) {
+  constexpr std::string_view digits = "0123456789abcdefghijklmnopqrstuvwxyz";
+  char buffer[16];
+  std::size_t length = 0;
+  do {
+    buffer[length++] = digits[value % 36];
+    value /= 36;
+  } while (value != 0);
+  while (length > 0) out += buffer[--length];
+}
+
+// Ten base-36 digits (about 52 bits) that tell this limiter's sorted-set members from every
+// other instance's, whatever their clocks.
+std::string random_instance_tag() {
+  std::random_device entropy;
+  std::uint64_t bits = (std::uint64_t{entropy()} << 32) ^ entropy();
+  std::string tag;
+  for (int i = 0; i < 10; ++i, bits /= 36) append_base36(tag, bits % 36);
+  return tag;
+}
+
+microseconds since_epoch(SystemTime time) {
+  return std::chrono::duration_cast<microseconds>(time.time_since_epoch());
+}
+
+SystemTime system_time(microseconds since_epoch) {
+  return SystemTime(std::chrono::duration_cast<SystemTime::duration>(since_epoch));
+}
+
+// Outside the coroutines: g++ 12 rejects braced lists in coroutine bodies.
+std::vector<LimitRef> one_limit(std::string type, std::string id) {
+  std::vector<LimitRef> refs;
+  refs.push_back({std::move(type), std::move(id)});
+  return refs;
+}
+
+Decision decision_for(const ResolvedLimit& resolved, bool allowed) {
+  Decision decision;
+  decision.allowed = allowed;
+  decision.limit = resolved.limit->max_requests;
+  decision.window = resolved.limit->window;
+  decision.type = resolved.type;
+  return decision;
+}
+
+}  // namespace
+
+struct RateLimiter::Impl {
+  Impl(valkey::Client& client, RateLimiterConfig config)
+      : client(client), config(std::move(config)), instance_tag(random_instance_tag()) {
+    validate(this->config);
+    if (this->config.local_fallback) local.emplace(*this->config.local_fallback);
+  }
+
+  const LimitConfig& limit_for(std::string_view type) const {
+    if (const auto found = config.limits.find(type); found != config.limits.end()) {
+      return found->second;
+    }
+    if (config.strict_types) {
+      throw std::invalid_argument("unknown rate limit type '" + std::string(type) +
+                                  "' (strict_types is set)");
+    }
+    if (type.empty() || type.find(':') != std::string_view::npos) {
+      throw std::invalid_argument("rate limit type '" + std::string(type) +
+                                  "' must be non-empty and hold no ':'");
+    }
+    return config.limits.find(config.default_type)->second;
+  }
+
+  std::vector<ResolvedLimit> resolve(std::vector<LimitRef>&& refs) const {
+    if (refs.empty()) throw std::invalid_argument("no rate limits to check");
+    std::vector<ResolvedLimit> resolved;
+    resolved.reserve(refs.size());
+    for (LimitRef& ref : refs) {
+      const LimitConfig& limit = limit_for(ref.type);
+      std::string key = key_for(config.key_prefix, limit.algorithm, ref.type, ref.id);
+      for (const ResolvedLimit& earlier : resolved) {
+        // The script would judge both against the same state and then record twice.
+        if (earlier.key == key) throw std::invalid_argument("rate limit listed twice: " + key);
+      }
+      resolved.push_back({std::move(ref.type), std::move(key), &limit});
+    }
+    return resolved;
+  }
+
+  // "<instance tag>.<sequence>": unique across instances and calls.
+  std::string next_member_suffix() {
+    std::string suffix = instance_tag;
+    suffix += '.';
+    append_base36(suffix, ++sequence);
+    return suffix;
+  }
+
+  ScriptCall call_for(const std::vector<ResolvedLimit>& limits, ScriptMode mode) {
+    std::optional<microseconds> now;
+    if (config.server_clock_override) now = since_epoch(config.server_clock_override());
+    ScriptCall call =
+        begin_call(mode, now, mode == ScriptMode::consume ? next_member_suffix() : "");
+    call.keys.reserve(limits.size());
+    call.args.reserve(call.args.size() + 3 * limits.size());
+    for (const ResolvedLimit& resolved : limits) add_limit(call, resolved.key, *resolved.limit);
+    return call;
+  }
+
+  Task<std::vector<Decision>> decide(std::vector<LimitRef> refs, ScriptMode mode) {
+    const std::vector<ResolvedLimit> limits = resolve(std::move(refs));
+    const ScriptCall call = call_for(limits, mode);
+    std::optional<valkey::resp::Value> reply;
+    try {
+      reply = co_await client.eval(rate_limit_script(), call.keys, call.args,
+                                   {.timeout = config.timeout});
+    } catch (const valkey::ServerError&) {
+      throw;  // the server refused the script: a misconfiguration, not an outage
+    } catch (const valkey::Error&) {
+      // Unreachable, timed out, or lost mid-call: the failure policy decides below.
+    }
+    std::vector<Decision> decisions =
+        reply ? from_reply(limits, parse_script_reply(*reply, limits.size()))
+              : without_valkey(limits, mode == ScriptMode::consume);
+    count(decisions, mode, !reply);
+    co_return decisions;
+  }
+
+  static std::vector<Decision> from_reply(const std::vector<ResolvedLimit>& limits,
+                                          const ScriptReply& reply) {
+    std::vector<Decision> decisions;
+    decisions.reserve(limits.size());
+    for (std::size_t i = 0; i < limits.size(); ++i) {
+      const ScriptOutcome& outcome = reply.outcomes[i];
+      Decision decision = decision_for(limits[i], outcome.allowed);
+      decision.remaining = outcome.remaining;
+      decision.reset_after = outcome.reset_after;
+      decision.retry_after = outcome.retry_after;
+      decision.decided_at = system_time(reply.now);
+      decisions.push_back(std::move(decision));
+    }
+    return decisions;
+  }
+
+  // Each limit's failure policy: fail_closed rejects; fail_open admits, or asks the local
+  // fallback when there is one. The fallback records the request only if no fail_closed limit
+  // refuses it, keeping check_many all-or-nothing.
+  std::vector<Decision> without_valkey(const std::vector<ResolvedLimit>& limits, bool consume) {
+    const SystemTime now = config.local_clock();
+    std::vector<Decision> decisions;
+    std::vector<LocalLimit> local_limits;
+    std::vector<std::size_t> local_indexes;
+    bool any_closed = false;
+    for (const ResolvedLimit& resolved : limits) {
+      const bool open = resolved.limit->on_unavailable == FailurePolicy::fail_open;
+      Decision decision = decision_for(resolved, open);
+      decision.degraded = true;
+      decision.decided_at = now;
+      if (!open) {
+        decision.reset_after = decision.retry_after = config.unavailable_retry_after;
+        any_closed = true;
+        ++stats.failed_closed;
+      } else if (local) {
+        local_indexes.push_back(decisions.size());
+        local_limits.push_back(
+            {resolved.key, resolved.limit->window, resolved.limit->max_requests});
+        ++stats.local_decisions;
+      } else {
+        decision.remaining = resolved.limit->max_requests;
+        ++stats.failed_open;
+      }
+      decisions.push_back(std::move(decision));
+    }
+    if (!local_limits.empty()) {
+      apply_local(decisions, local_indexes,
+                  local->decide(local_limits, since_epoch(now), consume && !any_closed));
+    }
+    return decisions;
+  }
+
+  void apply_local(std::vector<Decision>& decisions, const std::vector<std::size_t>& indexes,
+                   const std::vector<GcraOutcome>& outcomes) const {
+    for (std::size_t i = 0; i < indexes.size(); ++i) {
+      Decision& decision = decisions[indexes[i]];
+      const GcraOutcome& outcome = outcomes[i];
+      decision.allowed = outcome.allowed;
+      decision.limit = local->local_max(decision.limit);
+      decision.remaining = outcome.remaining;
+      decision.reset_after = std::chrono::ceil<milliseconds>(outcome.reset_after);
+      decision.retry_after = std::chrono::ceil<milliseconds>(outcome.retry_after);
+    }
+  }
+
+  void count(const std::vector<Decision>& decisions, ScriptMode mode, bool degraded) {
+    if (degraded) ++stats.unavailable;
+    if (mode == ScriptMode::peek) {
+      ++stats.peeks;
+    } else if (all_allowed(decisions)) {
+      ++stats.allowed;
+    } else {
+      ++stats.rejected;
+    }
+  }
+
+  valkey::Client& client;
+  RateLimiterConfig config;
+  std::string instance_tag;
+  std::uint64_t sequence = 0;
+  std::optional<LocalLimiter> local;
+  RateLimiterStats stats;
+};
+
+RateLimiter::RateLimiter(valkey::Client& client, RateLimiterConfig config)
+    : impl_(std::make_unique<Impl>(client, std::move(config))) {}
+
+RateLimiter::~RateLimiter() = default;
+
+Task<Decision> RateLimiter::check(std::string type, std::string id) {
+  std::vector<Decision> decisions =
+      co_await impl_->decide(one_limit(std::move(type), std::move(id)), ScriptMode::consume);
+  co_return std::move(decisions.front());
+}
+
+Task<std::vector<Decision>> RateLimiter::check_many(std::vector<LimitRef> limits) {
+  return impl_->decide(std::move(limits), ScriptMode::consume);
+}
+
+Task<Decision> RateLimiter::peek(std::string type, std::string id) {
+  std::vector<Decision> decisions =
+      co_await impl_->decide(one_limit(std::move(type), std::move(id)), ScriptMode::peek);
+  co_return std::move(decisions.front());
+}
+
+Task<std::vector<Decision>> RateLimiter::peek_many(std::vector<LimitRef> limits) {
+  return impl_->decide(std::move(limits), ScriptMode::peek);
+}
+
+const LimitConfig& RateLimiter::limit_for(std::string_view type) const {
+  return impl_->limit_for(type);
+}
+
+const RateLimiterConfig& RateLimiter::config() const noexcept {
+  return impl_->config;
+}
+
+RateLimiterStats RateLimiter::stats() const noexcept {
+  return impl_->stats;
+}
+
+}  // namespace opencode_cache::ratelimit
