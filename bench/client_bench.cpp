@@ -44,7 +44,7 @@ namespace bench = opencode_cache::bench;
 namespace valkey = opencode_cache::valkey;
 using Clock = std::chrono::steady_clock;
 
-constexpr int runs = 5;
+constexpr int runs = 7;
 constexpr std::size_t value_size = 2048;
 // The key valkey-benchmark's GET and SET use when not given -r.
 constexpr std::string_view key = "key:__rand_int__";
@@ -279,6 +279,13 @@ Medians throughput(asio::io_context& io, valkey::Client& client, const ValkeyBen
   return {bench::median(ours), bench::median(theirs)};
 }
 
+valkey::ClientConfig client_config(const bench::ValkeyProcess& server) {
+  valkey::ClientConfig config;
+  config.host = server.host();
+  config.port = server.port();
+  return config;
+}
+
 asio::awaitable<bool> prepare(valkey::Client& client) {
   co_await client.connect();  // a PING
   const bool stored = co_await client.set(key, value());
@@ -305,7 +312,7 @@ int main(int argc, char** argv) {
     const bench::ValkeyProcess server;
     const ValkeyBenchmark reference(server);
     asio::io_context io(1);
-    valkey::Client client(io.get_executor(), {.host = server.host(), .port = server.port()});
+    valkey::Client client(io.get_executor(), client_config(server));
     run(io, prepare(client));
 
     const SequentialMedians sequential = sequential_get(io, client, reference);

@@ -463,14 +463,15 @@ Task<std::uint64_t> CacheService::invalidate_pattern(std::string_view pattern) {
 
 // --- get_or_fetch -------------------------------------------------------------------
 
-Task<Json> CacheService::get_or_fetch(std::string_view id, Fetcher fetcher, FetchOptions options) {
+Task<Json> CacheService::get_or_fetch(std::string_view id, Fetcher fetcher,
+                                      const FetchOptions& options) {
   NamespaceStats& stats = impl_->stats.of(options.namespace_name);
   const std::string key = impl_->keys.key(options.namespace_name, id);
   if (auto envelope = co_await impl_->read_envelope(stats, key)) {
     ++stats.hits;
     if (!envelope->fresh_at(now_ms())) {
       ++stats.stale_served;
-      impl_->refresh_in_background(key, std::string(id), std::move(fetcher), std::move(options));
+      impl_->refresh_in_background(key, std::string(id), std::move(fetcher), options);
     }
     co_return std::move(envelope->value);
   }

@@ -110,18 +110,6 @@ std::vector<std::string> comma_separated(std::string_view text) {
   return out;
 }
 
-void add_env_types(RateLimiterConfig& config, const EnvReader& env) {
-  const auto types = env.text("RATE_LIMIT_TYPES");
-  if (!types) return;
-  const auto base = config.limits.find(config.default_type);
-  for (const std::string& type : comma_separated(*types)) {
-    if (!is_env_type_name(type)) {
-      EnvReader::fail("RATE_LIMIT_TYPES", *types, "type names of a-z, 0-9, '_' and '-'");
-    }
-    if (base != config.limits.end()) config.limits.try_emplace(type, base->second);
-  }
-}
-
 void read_limit(const std::string& type, LimitConfig& limit, const EnvReader& env) {
   const std::string prefix = variable_prefix(type);
   if (auto max = env.positive(prefix + "MAX")) limit.max_requests = *max;
@@ -137,6 +125,24 @@ void read_limit(const std::string& type, LimitConfig& limit, const EnvReader& en
   }
   // A limit the variables made invalid (say 10 per 0.001 ms) is reported by its variables.
   validate(limit, prefix + "MAX / " + prefix + "WINDOW_MS");
+}
+
+// Types named in RATE_LIMIT_TYPES start from the default type's limit (as the environment set
+// it), or from LimitConfig's 60 per minute when the default type is itself a new one.
+void add_env_types(RateLimiterConfig& config, const EnvReader& env) {
+  const auto types = env.text("RATE_LIMIT_TYPES");
+  if (!types) return;
+  const auto base = config.limits.find(config.default_type);
+  const LimitConfig start = base == config.limits.end() ? LimitConfig{} : base->second;
+  for (const std::string& type : comma_separated(*types)) {
+    if (!is_env_type_name(type)) {
+      EnvReader::fail("RATE_LIMIT_TYPES", *types, "type names of a-z, 0-9, '_' and '-'");
+    }
+    if (config.limits.contains(type)) continue;
+    LimitConfig limit = start;
+    read_limit(type, limit, env);
+    config.limits.emplace(type, limit);
+  }
 }
 
 void read_local_fallback(RateLimiterConfig& config, const EnvReader& env) {
@@ -169,8 +175,8 @@ RateLimiterConfig RateLimiterConfig::from_env(
   const EnvReader env(getenv);
   RateLimiterConfig config;
   if (auto type = env.text("RATE_LIMIT_DEFAULT_TYPE")) config.default_type = *type;
-  add_env_types(config, env);
   for (auto& [type, limit] : config.limits) read_limit(type, limit, env);
+  add_env_types(config, env);
   if (auto strict = env.flag("RATE_LIMIT_STRICT_TYPES")) config.strict_types = *strict;
   if (auto prefix = env.text("RATE_LIMIT_KEY_PREFIX")) config.key_prefix = *prefix;
   if (auto timeout = env.number("RATE_LIMIT_TIMEOUT_MS", 0, "a non-negative integer")) {

@@ -98,8 +98,11 @@ asio::awaitable<void> Connection::handshake_tls(const ClientConfig& config) {
   detail::expect_server_name(tls_->stream, name, config.tls.verify_peer);
   auto [ec] = co_await tls_->stream.async_handshake(asio::ssl::stream_base::client, no_throw);
   if (ec) {
-    throw Error(errc::tls_error, "TLS handshake with " + config.endpoint() + " failed: " +
-                                     detail::describe_handshake_failure(tls_->stream, ec, name));
+    // A server that drops the connection mid-handshake (restarting, say) is a network
+    // failure that a retry may fix; tls_error is kept for what TLS itself refused.
+    const errc code = detail::is_tls_error(ec) ? errc::tls_error : errc::io_error;
+    throw Error(code, "TLS handshake with " + config.endpoint() +
+                          " failed: " + detail::describe_handshake_failure(tls_->stream, ec, name));
   }
 }
 

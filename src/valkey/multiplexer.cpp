@@ -34,7 +34,10 @@ void Multiplexer::drop_abandoned_queued() {
 
 const std::string& Multiplexer::prepare_write() {
   write_buffer_.clear();
-  for (RequestPtr& request : queued_) {
+  // Taken out first: a failure handler below may enqueue, and that request must stay queued.
+  std::deque<RequestPtr> writing = std::exchange(queued_, {});
+  live_queued_ = 0;
+  for (RequestPtr& request : writing) {
     if (request->state == Request::State::abandoned) continue;
     if (request->required_epoch != 0 && request->required_epoch != epoch_) {
       fail(*request, make_error_code(errc::connection_changed),
@@ -45,8 +48,6 @@ const std::string& Multiplexer::prepare_write() {
     write_buffer_ += request->payload;
     in_flight_.push_back(std::move(request));
   }
-  queued_.clear();
-  live_queued_ = 0;
   return write_buffer_;
 }
 

@@ -497,10 +497,10 @@ TEST_F(PubSubReconnect, SubscriptionsSurviveAServerRestart) {
     co_await wait_until([&] { return inbox.has("before"); });
 
     valkey.kill();
-    co_await wait_until([&] { return subscriber.stats().disconnects == 1; });
+    co_await wait_until([&] { return subscriber.stats().disconnects >= 1; });
     valkey.start();
     // Two confirmations at first, two more once both are restored.
-    co_await wait_until([&] { return subscriber.stats().confirmations == 4; });
+    co_await wait_until([&] { return subscriber.stats().confirmations >= 4; });
     EXPECT_EQ(valkey.cli(strings("PUBSUB", "NUMSUB", "news")), "news\n1");
     EXPECT_EQ(valkey.cli(strings("PUBSUB", "NUMPAT")), "1");
 
@@ -508,7 +508,7 @@ TEST_F(PubSubReconnect, SubscriptionsSurviveAServerRestart) {
     EXPECT_EQ(co_await client.publish("alerts.fire", "after pattern"), 1);
     co_await wait_until([&] { return inbox.has("after") && inbox.has("after pattern"); });
     EXPECT_EQ(inbox.payloads(), strings("before", "after", "after pattern"));
-    EXPECT_EQ(subscriber.stats().connects, 2u);
+    EXPECT_GE(subscriber.stats().connects, 2u);
   });
 }
 

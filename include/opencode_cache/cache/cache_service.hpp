@@ -42,7 +42,13 @@ struct WriteOptions {
 
 using Fetcher = std::function<Task<Json>()>;
 
+// Not an aggregate on purpose: g++ 12 destroys aggregate temporaries that own memory twice
+// when they appear in a co_await expression (docs/coroutine-pitfalls.md). Set fields by name:
+//   cache::FetchOptions options;
+//   options.ttl = 30s;
 struct FetchOptions {
+  FetchOptions() = default;
+
   std::string namespace_name = std::string(ns::fetch);
   // How long a fetched value is fresh; default: the metadata TTL.
   std::optional<Seconds> ttl;
@@ -109,16 +115,16 @@ class CacheService {
   // one fetch; across processes a lease lets one fetch while the others wait for its value
   // (up to CacheConfig::lease_wait, then they fetch themselves). Fetcher errors reach every
   // waiting caller and are never cached. With Valkey unreachable the fetcher is called.
-  Task<Json> get_or_fetch(std::string_view key, Fetcher fetcher, FetchOptions options = {});
+  Task<Json> get_or_fetch(std::string_view key, Fetcher fetcher, const FetchOptions& options = {});
   template <class T>
   Task<T> get_or_fetch_as(std::string_view key, std::function<Task<T>()> fetcher,
-                          FetchOptions options = {}) {
+                          const FetchOptions& options = {}) {
     Json value = co_await get_or_fetch(
         key,
         [fetcher = std::move(fetcher)]() -> Task<Json> {
           co_return boost::json::value_from(co_await fetcher());
         },
-        std::move(options));
+        options);
     co_return boost::json::value_to<T>(value);
   }
 

@@ -59,7 +59,8 @@ struct RateLimiterConfig {
   // Reads the environment over the defaults above. Variables, all optional:
   //   RATE_LIMIT_TYPES                    extra types beside user, provider and global,
   //                                       comma-separated (e.g. "model,tool"); a new type
-  //                                       starts from the default type's limit
+  //                                       starts from the default type's limit as configured
+  //                                       (60 per minute if the default type is a new one)
   //   RATE_LIMIT_<TYPE>_MAX               max requests per window (positive integer)
   //   RATE_LIMIT_<TYPE>_WINDOW_MS         the window in milliseconds (positive integer)
   //   RATE_LIMIT_<TYPE>_ALGORITHM         sliding_log | gcra

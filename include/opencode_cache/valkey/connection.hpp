@@ -23,7 +23,7 @@ class Connection {
 
   // Resolves and connects, and with config.tls.enabled completes the TLS handshake, all
   // within config.connect_timeout. Throws Error(io_error or timeout), Error(tls_error) when
-  // TLS cannot be set up or the handshake fails (certificate verification included), and
+  // TLS cannot be set up or refuses the handshake (certificate verification included), and
   // Error(invalid_config) for TLS over a Unix socket.
   boost::asio::awaitable<void> connect(const ClientConfig& config);
   // Throws Error(io_error), or Error(tls_error) for a failure of the TLS layer.

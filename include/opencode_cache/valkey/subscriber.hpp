@@ -48,10 +48,9 @@ struct SubscriberStats {
 class Subscriber {
  public:
   // Connects on the first subscribe or ping (at once when config.lazy_connect is false),
-  // always with RESP3 (HELLO 3), authenticating
-  // and naming itself "<client_name>-subscriber". Reconnects with config.reconnect; after
-  // max_attempts it gives up until the next call. config.database does not apply: channels
-  // are not per database.
+  // always with RESP3 (HELLO 3), authenticating and naming itself "<client_name>-subscriber".
+  // Reconnects with config.reconnect; after max_attempts it gives up until the next call.
+  // config.database does not apply: channels are not per database.
   Subscriber(boost::asio::any_io_executor executor, ClientConfig config,
              SubscriberOptions options = {});
   ~Subscriber();
