@@ -38,17 +38,22 @@ std::optional<Json> parse_json(std::string_view text) {
   return value;
 }
 
+// A numeric "name:value" line of INFO; 0 when absent.
 std::uint64_t info_field(std::string_view info, std::string_view name) {
-  const std::string needle = "\n" + std::string(name) + ":";
-  const std::size_t at = ("\n" + std::string(info)).find(needle);
-  if (at == std::string::npos) return 0;
-  std::size_t start = at + needle.size() - 1;
-  std::uint64_t value = 0;
-  while (start < info.size() && info[start] >= '0' && info[start] <= '9') {
-    value = value * 10 + static_cast<std::uint64_t>(info[start] - '0');
-    ++start;
+  std::size_t at = 0;
+  while ((at = info.find(name, at)) != std::string_view::npos) {
+    const bool line_start = at == 0 || info[at - 1] == '\n';
+    const std::size_t colon = at + name.size();
+    if (line_start && colon < info.size() && info[colon] == ':') {
+      std::uint64_t value = 0;
+      for (std::size_t i = colon + 1; i < info.size() && info[i] >= '0' && info[i] <= '9'; ++i) {
+        value = value * 10 + static_cast<std::uint64_t>(info[i] - '0');
+      }
+      return value;
+    }
+    at = colon;
   }
-  return value;
+  return 0;
 }
 
 Command set_with_ttl(std::string key, std::string value, Seconds ttl) {

@@ -36,12 +36,13 @@ std::string key_for(std::string_view prefix, Algorithm algorithm, std::string_vi
   return key;
 }
 
+constexpr std::string_view base36_digits = "0123456789abcdefghijklmnopqrstuvwxyz";
+
 void append_base36(std::string& out, std::uint64_t value) {
-  constexpr std::string_view digits = "0123456789abcdefghijklmnopqrstuvwxyz";
   char buffer[16];
   std::size_t length = 0;
   do {
-    buffer[length++] = digits[value % 36];
+    buffer[length++] = base36_digits[value % 36];
     value /= 36;
   } while (value != 0);
   while (length > 0) out += buffer[--length];
@@ -53,7 +54,7 @@ std::string random_instance_tag() {
   std::random_device entropy;
   std::uint64_t bits = (std::uint64_t{entropy()} << 32) ^ entropy();
   std::string tag;
-  for (int i = 0; i < 10; ++i, bits /= 36) append_base36(tag, bits % 36);
+  for (int i = 0; i < 10; ++i, bits /= 36) tag += base36_digits[bits % 36];
   return tag;
 }
 
@@ -278,6 +279,10 @@ const RateLimiterConfig& RateLimiter::config() const noexcept {
 
 RateLimiterStats RateLimiter::stats() const noexcept {
   return impl_->stats;
+}
+
+const valkey::Script& RateLimiter::script() {
+  return rate_limit_script();
 }
 
 }  // namespace opencode_cache::ratelimit

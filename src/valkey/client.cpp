@@ -3,12 +3,14 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <random>
 
 #include "opencode_cache/valkey/backoff.hpp"
+#include "opencode_cache/valkey/circuit_breaker.hpp"
 #include "opencode_cache/valkey/command_table.hpp"
 #include "opencode_cache/valkey/connection.hpp"
 #include "opencode_cache/valkey/multiplexer.hpp"
@@ -72,7 +74,13 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
         connection(executor, config.parser_limits),
         write_signal(executor),
         backoff_timer(executor),
-        backoff(config.reconnect) {}
+        backoff(config.reconnect),
+        breaker(config.breaker) {
+    breaker.on_transition([this](CircuitBreaker::State, CircuitBreaker::State to) {
+      ++stats.breaker_transitions;
+      log("event=breaker_" + std::string(to_string(to)));
+    });
+  }
 
   asio::any_io_executor executor;
   ClientConfig config;
@@ -81,6 +89,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   asio::steady_timer write_signal;   // the writer sleeps on it; cancel() wakes it
   asio::steady_timer backoff_timer;  // the pause between reconnect attempts
   Backoff backoff;
+  CircuitBreaker breaker;
   std::minstd_rand random{std::random_device{}()};
   ConnectionState state = ConnectionState::idle;
   bool loop_running = false;
@@ -282,13 +291,61 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
-  asio::awaitable<std::vector<resp::Value>> submit(std::shared_ptr<Request> request,
-                                                   const RequestOptions& options) {
-    if (state == ConnectionState::closed) throw Error(errc::closed, "the client was closed");
+  // Commands that fail without being queued: closed client, refused credentials, open breaker.
+  std::optional<Error> refuse_at_once() {
+    if (state == ConnectionState::closed) return Error(errc::closed, "the client was closed");
     // Retrying cannot fix credentials: while the last attempt was refused, fail at once.
     if (state != ConnectionState::ready && last_error == errc::auth_failed) {
-      throw Error(errc::auth_failed, last_error_detail);
+      return Error(errc::auth_failed, last_error_detail);
     }
+    if (!breaker.allow(CircuitBreaker::Clock::now())) {
+      ++stats.breaker_rejections;
+      start_loop();
+      return Error(errc::circuit_open, "Valkey at " + config.endpoint() +
+                                           " failed repeatedly; retrying after the cool-down");
+    }
+    return std::nullopt;
+  }
+
+  // Whether an outcome says the server or the path to it is failing (for the breaker).
+  static bool is_failure(std::error_code code) {
+    return code == errc::timeout || code == errc::io_error || code == errc::connection_lost ||
+           code == errc::not_connected || code == errc::protocol_error;
+  }
+
+  void record_outcome(std::error_code code) {
+    const auto now = CircuitBreaker::Clock::now();
+    if (code && is_failure(code)) {
+      breaker.record_failure(now);
+    } else {
+      breaker.record_success(now);
+    }
+  }
+
+  asio::awaitable<std::vector<resp::Value>> submit(std::shared_ptr<Request> request,
+                                                   const RequestOptions& options) {
+    if (auto refusal = refuse_at_once()) {
+      // Complete through the executor, never inline: a caller retrying in a loop must not
+      // starve every other coroutine on this thread while Valkey is away.
+      co_await asio::post(executor, asio::use_awaitable);
+      throw *refusal;
+    }
+    // From here every outcome reaches the breaker, so that a half-open probe is never lost.
+    std::optional<Error> failure;
+    try {
+      auto replies = co_await send_and_wait(std::move(request), options);
+      record_outcome({});
+      co_return replies;
+    } catch (const Error& e) {
+      failure = e;
+    }
+    record_outcome(failure->code());
+    co_await asio::post(executor, asio::use_awaitable);  // as above: never fail inline
+    throw *failure;
+  }
+
+  asio::awaitable<std::vector<resp::Value>> send_and_wait(std::shared_ptr<Request> request,
+                                                          const RequestOptions& options) {
     if (!options.wait_for_connection && state != ConnectionState::ready && last_error) {
       start_loop();
       throw Error(errc::not_connected,
@@ -335,6 +392,9 @@ ConnectionState Client::state() const noexcept {
 }
 ClientStats Client::stats() const noexcept {
   return impl_->stats;
+}
+CircuitBreaker::State Client::breaker_state() const noexcept {
+  return impl_->breaker.state();
 }
 asio::any_io_executor Client::get_executor() const noexcept {
   return impl_->executor;

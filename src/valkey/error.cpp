@@ -24,6 +24,7 @@ class ValkeyErrorCategory final : public std::error_category {
       case errc::tls_error: return "TLS error";
       case errc::transaction_aborted: return "transaction aborted: a watched key changed";
       case errc::connection_changed: return "not sent: the connection it depended on was replaced";
+      case errc::circuit_open: return "not sent: the circuit breaker is open";
     }
     return "unknown valkey error";
   }

@@ -265,7 +265,12 @@ TEST_F(GetOrFetchTest, ValkeyGoneReadsAreQuickMissesAndFetchesStillAnswer) {
     } catch (const valkey::Error&) {
     }
     valkey.start();
-    co_await wait_until([&] { return client.state() == valkey::ConnectionState::ready; });
+    // The breaker opened during the outage; it lets a probe through after its cool-down.
+    EXPECT_EQ(client.breaker_state(), valkey::CircuitBreaker::State::open);
+    const auto restarted = Clock::now();
+    co_await wait_until(
+        [&] { return elapsed_since(restarted) > client.config().breaker.cool_down; });
+    EXPECT_TRUE(co_await client.ping());
     co_await cache.cache_response("p", "m", "again");
     EXPECT_EQ(co_await cache.get_cached_response("p", "m"), "again");
   });

@@ -22,7 +22,8 @@
 
 namespace opencode_cache::valkey {
 class Client;
-}
+class Script;
+}  // namespace opencode_cache::valkey
 
 namespace opencode_cache::ratelimit {
 
@@ -68,6 +69,11 @@ class RateLimiter {
   const LimitConfig& limit_for(std::string_view type) const;
   const RateLimiterConfig& config() const noexcept;
   RateLimiterStats stats() const noexcept;
+
+  // The server-side script (src/ratelimit/lua/rate_limit.lua, whose header gives its keys and
+  // arguments), for tools that run or load it directly: SCRIPT LOAD at deploy time, an ACL
+  // review, valkey-benchmark as the reference of our benchmark.
+  static const valkey::Script& script();
 
  private:
   struct Impl;

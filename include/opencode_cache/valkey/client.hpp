@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "opencode_cache/valkey/circuit_breaker.hpp"
 #include "opencode_cache/valkey/client_config.hpp"
 #include "opencode_cache/valkey/command.hpp"
 #include "opencode_cache/valkey/error.hpp"
@@ -62,6 +63,8 @@ struct ClientStats {
   std::uint64_t timeouts = 0;
   std::uint64_t protocol_errors = 0;  // malformed replies; each reset the connection
   std::uint64_t writes = 0;           // socket writes: fewer than commands when pipelining works
+  std::uint64_t breaker_rejections = 0;   // commands refused at once by the open breaker
+  std::uint64_t breaker_transitions = 0;
 };
 
 class Client {
@@ -74,6 +77,7 @@ class Client {
   const ClientConfig& config() const noexcept;
   ConnectionState state() const noexcept;
   ClientStats stats() const noexcept;
+  CircuitBreaker::State breaker_state() const noexcept;
   boost::asio::any_io_executor get_executor() const noexcept;
 
   // Connects now if not connected and waits until the server is ready to serve.

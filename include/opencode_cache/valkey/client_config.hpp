@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "opencode_cache/valkey/backoff.hpp"
+#include "opencode_cache/valkey/circuit_breaker.hpp"
 #include "opencode_cache/valkey/resp_parser.hpp"
 #include "opencode_cache/valkey/tls_config.hpp"
 
@@ -42,6 +43,9 @@ struct ClientConfig {
   std::size_t max_queued_requests = 65536;
 
   BackoffPolicy reconnect;
+  // In front of the server: after repeated failures, commands fail at once with
+  // errc::circuit_open until a probe after the cool-down succeeds.
+  CircuitBreakerPolicy breaker;
   resp::ParserLimits parser_limits;
 
   // One line per connection state change (connected, disconnected, reconnecting...).

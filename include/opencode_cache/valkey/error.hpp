@@ -24,6 +24,7 @@ enum class errc {
   tls_error,         // TLS failed: certificate verification, handshake, unreadable cert/key files
   transaction_aborted,  // EXEC did not run: a WATCHed key changed
   connection_changed,   // not sent: it depended on a connection (WATCH) that was replaced
+  circuit_open,         // not sent: the circuit breaker is open after repeated failures
 };
 
 const std::error_category& error_category() noexcept;

@@ -6,7 +6,7 @@
 -- ARGV[2]   the time in microseconds since the Unix epoch, or "" for the server's TIME;
 --           only tests pass a time, to control the clock
 -- ARGV[3]   a unique suffix for sliding-log members, which are "<ms>:<suffix>"
--- then per limit i, from ARGV[4 + 3 * (i - 1)]:
+-- then per limit i, from ARGV[1 + 3 * i]:
 --           algorithm ("sliding_log" or "gcra"), window in ms, max requests
 --
 -- Returns { now in microseconds, then per limit: allowed (1 or 0), remaining,
@@ -15,8 +15,11 @@
 -- The sliding log keeps the seed's data shape: a sorted set, score = time in ms,
 -- member "<ms>:<unique>", expiring (PEXPIRE) one window after its newest entry. Only admitted
 -- requests are added, so it never holds more than max entries.
--- GCRA keeps one number, the theoretical arrival time in microseconds (see gcra.hpp for the
--- definition, which the C++ side implements too).
+-- GCRA keeps one number, the theoretical arrival time (TAT) in microseconds; gcra.hpp gives
+-- the definition, which the C++ side implements too and the tests hold the two to.
+--
+-- Written as flat loops over plain locals rather than tables of closures: the script runs on
+-- every request, and each table or closure it allocates costs server time.
 
 local function ceil_div(a, b)
   local q = math.floor(a / b)
@@ -26,132 +29,120 @@ local function ceil_div(a, b)
   return q
 end
 
-local function current_time_us()
-  if ARGV[2] ~= '' then
-    return tonumber(ARGV[2])
-  end
-  local time = redis.call('TIME')
-  return tonumber(time[1]) * 1000000 + tonumber(time[2])
-end
-
--- ---- sliding log (milliseconds) ------------------------------------------------------------
-
-local sliding_log = {}
-
--- The entries with a score above `start` are in the window; `consume` prunes the others.
-function sliding_log.inspect(key, window, max, now_us, consume)
-  local now = math.floor(now_us / 1000)
-  local start = now - window
-  local count
-  if consume then
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', start)
-    count = redis.call('ZCARD', key)
-  else
-    count = redis.call('ZCOUNT', key, '(' .. start, '+inf')
-  end
-  return { key = key, window = window, max = max, now = now, start = start, count = count,
-           allowed = count < max }
-end
-
--- The score of the n-th (from 0) entry in the window, oldest first.
-local function nth_score(state, n)
-  local entry = redis.call('ZRANGEBYSCORE', state.key, '(' .. state.start, '+inf',
-                           'WITHSCORES', 'LIMIT', n, 1)
-  return tonumber(entry[2])
-end
-
-function sliding_log.record(state, suffix)
-  redis.call('ZADD', state.key, state.now, state.now .. ':' .. suffix)
-  redis.call('PEXPIRE', state.key, state.window)
-  state.count = state.count + 1
-end
-
--- allowed, remaining, reset_after, retry_after. A slot frees when the oldest entry leaves the
--- window; a rejected request waits until enough entries leave to bring the count below max.
-function sliding_log.outcome(state, recorded)
-  if state.count == 0 then
-    return { 1, state.max, 0, 0 }
-  end
-  local oldest = state.now
-  if not (recorded and state.count == 1) then
-    oldest = nth_score(state, 0)
-  end
-  local reset_after = oldest + state.window - state.now
-  if state.allowed then
-    return { 1, state.max - state.count, reset_after, 0 }
-  end
-  local freeing = oldest
-  if state.count > state.max then
-    freeing = nth_score(state, state.count - state.max)
-  end
-  return { 0, 0, reset_after, freeing + state.window - state.now }
-end
-
--- ---- GCRA (microseconds) -------------------------------------------------------------------
-
-local gcra = {}
-
-function gcra.inspect(key, window, max, now, _)
-  local interval = math.floor(window * 1000 / max)
-  local tolerance = interval * (max - 1)
-  local tat = tonumber(redis.call('GET', key)) or now
-  if tat < now then
-    tat = now
-  end
-  local debt = tat - now
-  return { key = key, max = max, interval = interval, tolerance = tolerance, tat = tat,
-           debt = debt, allowed = debt <= tolerance }
-end
-
-function gcra.record(state, _)
-  state.tat = state.tat + state.interval
-  state.debt = state.debt + state.interval
-  redis.call('SET', state.key, string.format('%d', state.tat), 'PX', ceil_div(state.debt, 1000))
-end
-
-function gcra.outcome(state, _)
-  if not state.allowed then
-    local retry_after = ceil_div(state.debt - state.tolerance, 1000)
-    return { 0, 0, retry_after, retry_after }
-  end
-  local used = ceil_div(state.debt, state.interval)
-  local reset_after = 0
-  if state.debt > 0 then
-    reset_after = ceil_div(state.debt - (used - 1) * state.interval, 1000)
-  end
-  return { 1, state.max - used, reset_after, 0 }
-end
-
--- ---- the request ---------------------------------------------------------------------------
-
-local algorithms = { sliding_log = sliding_log, gcra = gcra }
 local consume = ARGV[1] == 'consume'
-local suffix = ARGV[3]
-local now = current_time_us()
-
-local states = {}
-local all_allowed = true
-for i, key in ipairs(KEYS) do
-  local base = 4 + 3 * (i - 1)
-  local algorithm = algorithms[ARGV[base]]
-  if not algorithm then
-    return redis.error_reply('ERR unknown rate limit algorithm ' .. tostring(ARGV[base]))
-  end
-  local state = algorithm.inspect(key, tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2]), now,
-                                  consume)
-  state.algorithm = algorithm
-  states[i] = state
-  all_allowed = all_allowed and state.allowed
+local now_us
+if ARGV[2] == '' then
+  local time = redis.call('TIME')
+  now_us = time[1] * 1000000 + time[2]
+else
+  now_us = tonumber(ARGV[2])
 end
+local now_ms = math.floor(now_us / 1000)
+
+-- ---- 1. inspect every limit, writing nothing that changes a decision --------------------
+-- seen[i]: the sliding log's count of entries in the window, or GCRA's debt (TAT - now);
+-- oldest[i]: the sliding log's oldest score in the window (false when empty).
+
+local seen, oldest = {}, {}
+local all_allowed = true
+for i = 1, #KEYS do
+  local key, algorithm = KEYS[i], ARGV[1 + 3 * i]
+  local window, max = tonumber(ARGV[2 + 3 * i]), tonumber(ARGV[3 + 3 * i])
+  local allowed
+  if algorithm == 'sliding_log' then
+    -- Entries scored above now - window are in the window.
+    local start = now_ms - window
+    local first, count
+    if consume then
+      -- Prune only when the oldest entry has left: the common case then costs one ZRANGE.
+      first = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
+      if first and first <= start then
+        redis.call('ZREMRANGEBYSCORE', key, '-inf', start)
+        first = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
+      end
+      count = first and redis.call('ZCARD', key) or 0
+    else
+      count = redis.call('ZCOUNT', key, '(' .. start, '+inf')
+      first = count > 0 and tonumber(redis.call('ZRANGEBYSCORE', key, '(' .. start, '+inf',
+                                                'WITHSCORES', 'LIMIT', 0, 1)[2])
+    end
+    seen[i], oldest[i] = count, first or false
+    allowed = count < max
+  elseif algorithm == 'gcra' then
+    local tat = tonumber(redis.call('GET', key)) or now_us
+    local debt = 0
+    if tat > now_us then
+      debt = tat - now_us
+    end
+    seen[i] = debt
+    allowed = debt <= math.floor(window * 1000 / max) * (max - 1)
+  else
+    return redis.error_reply('ERR unknown rate limit algorithm ' .. tostring(algorithm))
+  end
+  all_allowed = all_allowed and allowed
+end
+
+-- ---- 2. record the request in every limit if all admit it, and report --------------------
 
 local recording = consume and all_allowed
-local reply = { now }
-for _, state in ipairs(states) do
-  if recording then
-    state.algorithm.record(state, suffix)
-  end
-  for _, value in ipairs(state.algorithm.outcome(state, recording)) do
-    reply[#reply + 1] = value
+local reply = { now_us }
+local n = 1
+
+local function report(allowed, remaining, reset_after, retry_after)
+  reply[n + 1], reply[n + 2], reply[n + 3], reply[n + 4] = allowed, remaining, reset_after,
+                                                            retry_after
+  n = n + 4
+end
+
+for i = 1, #KEYS do
+  local key, algorithm = KEYS[i], ARGV[1 + 3 * i]
+  local window, max = tonumber(ARGV[2 + 3 * i]), tonumber(ARGV[3 + 3 * i])
+  if algorithm == 'sliding_log' then
+    local count, first = seen[i], oldest[i]
+    if recording then
+      redis.call('ZADD', key, now_ms, now_ms .. ':' .. ARGV[3])
+      redis.call('PEXPIRE', key, window)
+      first = first or now_ms
+    end
+    if not first then
+      report(1, max, 0, 0)
+    elseif count < max then
+      -- The oldest entry in the window leaves first: a slot frees then.
+      local left = max - count
+      if recording then
+        left = left - 1
+      end
+      report(1, left, first + window - now_ms, 0)
+    else
+      -- A refused request waits until enough entries have left to bring the count below max.
+      local freeing = first
+      if count > max then
+        freeing = tonumber(redis.call('ZRANGEBYSCORE', key, '(' .. (now_ms - window), '+inf',
+                                      'WITHSCORES', 'LIMIT', count - max, 1)[2])
+      end
+      report(0, 0, first + window - now_ms, freeing + window - now_ms)
+    end
+  else
+    local interval = math.floor(window * 1000 / max)
+    local tolerance = interval * (max - 1)
+    local debt = seen[i]
+    if debt > tolerance then
+      local wait = ceil_div(debt - tolerance, 1000)
+      report(0, 0, wait, wait)
+    else
+      if recording then
+        debt = debt + interval
+        redis.call('SET', key, string.format('%d', now_us + debt), 'PX', ceil_div(debt, 1000))
+      end
+      -- Each interval of debt (a partial one included) holds one slot of the burst; the
+      -- last slot frees when its part of the debt has drained.
+      local used = ceil_div(debt, interval)
+      local reset_after = 0
+      if debt > 0 then
+        reset_after = ceil_div(debt - (used - 1) * interval, 1000)
+      end
+      report(1, max - used, reset_after, 0)
+    end
   end
 end
 return reply

@@ -1,0 +1,396 @@
+// The rate limiter against a private valkey-server, beside valkey-benchmark running the very
+// same Lua script (EVALSHA, same keys and arguments) on the same server in the same run: the
+// reference is what the server itself can do with our script, so the ratio is the cost of
+// our client and limiter around it.
+//
+// ratelimit_p50_us, ratelimit_p99_us: one coroutine awaiting one check() at a time, beside
+//   valkey-benchmark -c 1 EVALSHA <script> (one connection, one request at a time).
+// ratelimit_ops: 64 coroutines sharing one Client and RateLimiter, check("user", <one of 100k
+//   ids>) with the seed's user limit (sliding log, 60 per minute): every decision admits and
+//   writes, the costlier path. Beside valkey-benchmark -c 4 -P 16 (also 64 in flight).
+// ratelimit_many_ops: the same with check_many of user + provider (sliding log, one of 1000
+//   ids) + global (GCRA, one hot key), limits high enough that every request is admitted.
+// ratelimit_gcra_ops: check("global", "all"), one hot GCRA key, admitting.
+//
+// The seed's TypeScript (MULTI of ZREMRANGEBYSCORE, ZADD, ZCARD, EXPIRE on ioredis) made 32.9k
+// decisions/s on a 2-core machine. Before every run the server is flushed, so that every run
+// starts from empty sets. Runs alternate ours and the reference, and medians are reported.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <exception>
+#include <iostream>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "bench_report.hpp"
+#include "opencode_cache/ratelimit/rate_limiter.hpp"
+#include "opencode_cache/valkey/client.hpp"
+#include "opencode_cache/valkey/script.hpp"
+#include "valkey_process.hpp"
+// bench/CMakeLists.txt links valkey_process.cpp into client_bench only; until it does so for
+// every bench that starts a server, this one compiles it in. Remove this line then.
+#include "valkey_process.cpp"
+
+namespace {
+
+namespace asio = boost::asio;
+namespace bench = opencode_cache::bench;
+namespace ratelimit = opencode_cache::ratelimit;
+namespace valkey = opencode_cache::valkey;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr int runs = 5;
+constexpr int users = 100'000;
+constexpr int providers = 1000;
+
+constexpr int latency_warmup = 2000;
+constexpr int latency_samples = 20000;
+constexpr int reference_latency_requests = 20000;
+
+constexpr int concurrency = 64;
+constexpr int throughput_warmup = 10000;
+constexpr int throughput_ops = 128000;
+constexpr int reference_throughput_requests = 256000;
+
+bool verbose = false;
+
+void trace_run(std::string_view what, double ours, double reference) {
+  if (verbose)
+    std::cerr << "  run " << what << ": ours " << ours << " reference " << reference << '\n';
+}
+
+// Runs `task` on `io` until it finishes, leaving the client's background work pending.
+template <class T>
+T run(asio::io_context& io, asio::awaitable<T> task) {
+  std::optional<T> result;
+  std::exception_ptr failure;
+  asio::co_spawn(io, std::move(task), [&](std::exception_ptr error, T value) {
+    failure = error;
+    if (!error) result = std::move(value);
+    io.stop();
+  });
+  io.restart();
+  io.run();
+  if (failure) std::rethrow_exception(failure);
+  if (!result) throw std::logic_error("the event loop stopped before the task finished");
+  return std::move(*result);
+}
+
+// ---- the workloads --------------------------------------------------------------------------
+
+enum class Workload { user, many, gcra };
+
+ratelimit::RateLimiterConfig bench_config() {
+  ratelimit::RateLimiterConfig config;  // user: the seed's 60 per minute
+  config.limits["provider"] = {.window = 60s, .max_requests = 1'000'000};
+  config.limits["global"] = {
+      .window = 1s, .max_requests = 1'000'000, .algorithm = ratelimit::Algorithm::gcra};
+  return config;
+}
+
+// The ids one worker asks about, drawn from its own generator.
+class Ids {
+ public:
+  explicit Ids(unsigned seed) : random_(seed) {}
+  std::string user() { return id('u', users); }
+  std::string provider() { return id('p', providers); }
+
+ private:
+  // Appended rather than "u" + std::to_string(...), which g++ 12 -O3 flags with a false
+  // -Wrestrict.
+  std::string id(char kind, int range) {
+    std::string out(1, kind);
+    out += std::to_string(random_() % static_cast<unsigned>(range));
+    return out;
+  }
+
+  std::minstd_rand random_;
+};
+
+std::vector<ratelimit::LimitRef> request_limits(Ids& ids) {
+  std::vector<ratelimit::LimitRef> limits;
+  limits.push_back({"user", ids.user()});
+  limits.push_back({"provider", ids.provider()});
+  limits.push_back({"global", "all"});
+  return limits;
+}
+
+// One decision; throws unless admitted, so that a run measures the path it claims to.
+asio::awaitable<void> decide(ratelimit::RateLimiter& limiter, Workload workload, Ids& ids) {
+  bool allowed = false;
+  switch (workload) {
+    case Workload::user: allowed = (co_await limiter.check("user", ids.user())).allowed; break;
+    case Workload::many:
+      allowed = ratelimit::all_allowed(co_await limiter.check_many(request_limits(ids)));
+      break;
+    case Workload::gcra: allowed = (co_await limiter.check("global", "all")).allowed; break;
+  }
+  if (!allowed) throw std::runtime_error("a benchmark decision was refused");
+}
+
+asio::awaitable<std::vector<double>> latencies_us(ratelimit::RateLimiter& limiter, int count) {
+  Ids ids(1);
+  std::vector<double> samples;
+  samples.reserve(static_cast<std::size_t>(count));
+  for (int i = 0; i < count; ++i) {
+    const auto start = Clock::now();
+    co_await decide(limiter, Workload::user, ids);
+    const std::chrono::duration<double, std::micro> elapsed = Clock::now() - start;
+    samples.push_back(elapsed.count());
+  }
+  co_return samples;
+}
+
+asio::awaitable<void> worker(ratelimit::RateLimiter& limiter, Workload workload, unsigned seed,
+                             int count) {
+  Ids ids(seed);
+  for (int i = 0; i < count; ++i) co_await decide(limiter, workload, ids);
+}
+
+// `total` decisions from `concurrency` coroutines on the one limiter, in decisions per second.
+asio::awaitable<double> decisions_per_second(ratelimit::RateLimiter& limiter, Workload workload,
+                                             int total) {
+  const auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer all_done(executor, asio::steady_timer::time_point::max());
+  int running = concurrency;
+  std::exception_ptr failure;
+  const auto start = Clock::now();
+  for (unsigned i = 0; i < concurrency; ++i) {
+    asio::co_spawn(executor, worker(limiter, workload, i + 1, total / concurrency),
+                   [&](std::exception_ptr e) {
+                     if (e && !failure) failure = e;
+                     if (--running == 0) all_done.cancel();
+                   });
+  }
+  co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+  const std::chrono::duration<double> elapsed = Clock::now() - start;
+  if (failure) std::rethrow_exception(failure);
+  co_return (total / concurrency) * concurrency / elapsed.count();
+}
+
+asio::awaitable<bool> flush(valkey::Client& client) {
+  co_await client.command(valkey::Command("FLUSHALL", "SYNC"));
+  co_return true;
+}
+
+// ---- valkey-benchmark -----------------------------------------------------------------------
+
+// valkey-benchmark --csv prints a header and one row per test; for an arbitrary command, one:
+//   "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms",...
+struct ReferenceRow {
+  double rps = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+};
+
+std::vector<std::string> csv_fields(const std::string& line) {
+  std::vector<std::string> out;
+  std::istringstream in(line);
+  std::string field;
+  while (std::getline(in, field, ',')) {
+    if (field.size() >= 2 && field.front() == '"') field = field.substr(1, field.size() - 2);
+    out.push_back(field);
+  }
+  return out;
+}
+
+ReferenceRow parse_reference(const std::string& csv) {
+  std::istringstream lines(csv);
+  std::string header_line, row_line;
+  std::getline(lines, header_line);
+  std::getline(lines, row_line);
+  const auto header = csv_fields(header_line);
+  const auto row = csv_fields(row_line);
+  const auto column = [&](std::string_view name) {
+    for (std::size_t i = 1; i < header.size() && i < row.size(); ++i) {
+      if (header[i] == name) return std::stod(row[i]);
+    }
+    throw std::runtime_error("valkey-benchmark printed no " + std::string(name) + ":\n" + csv);
+  };
+  return {column("rps"), column("p50_latency_ms") * 1000, column("p99_latency_ms") * 1000};
+}
+
+// The script call check() and check_many() make, as valkey-benchmark arguments (see the
+// header of src/ratelimit/lua/rate_limit.lua): "" asks for the server's TIME, and
+// __rand_int__ (with -r) stands for the random ids and the members' unique suffix.
+std::vector<std::string> script_command(Workload workload) {
+  const std::string& sha = ratelimit::RateLimiter::script().sha1();
+  const std::string suffix = "bench.__rand_int__";
+  switch (workload) {
+    case Workload::user:
+      return {"EVALSHA", sha, "1",    "opencode:ratelimit:user:u__rand_int__",
+              "consume", "",  suffix, "sliding_log",
+              "60000",   "60"};
+    case Workload::many:
+      return {"EVALSHA",
+              sha,
+              "3",
+              "opencode:ratelimit:user:u__rand_int__",
+              "opencode:ratelimit:provider:p__rand_int__",
+              "opencode:ratelimit-gcra:global:all",
+              "consume",
+              "",
+              suffix,
+              "sliding_log",
+              "60000",
+              "60",
+              "sliding_log",
+              "60000",
+              "1000000",
+              "gcra",
+              "1000",
+              "1000000"};
+    case Workload::gcra:
+      return {"EVALSHA", sha,      "1",    "opencode:ratelimit-gcra:global:all",
+              "consume", "",       suffix, "gcra",
+              "1000",    "1000000"};
+  }
+  return {};
+}
+
+class ValkeyBenchmark {
+ public:
+  explicit ValkeyBenchmark(const bench::ValkeyProcess& server)
+      : base_{"valkey-benchmark", "-h", server.host(), "-p", std::to_string(server.port())} {}
+
+  ReferenceRow run(const std::vector<std::string>& flags, Workload workload) const {
+    std::vector<std::string> argv = base_;
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.emplace_back("--csv");
+    const auto command = script_command(workload);
+    argv.insert(argv.end(), command.begin(), command.end());
+    return parse_reference(bench::spawn_and_capture(argv));
+  }
+
+ private:
+  std::vector<std::string> base_;
+};
+
+// The user ids span 100k as ours do. valkey-benchmark has one -r for every __rand_int__, so
+// its provider ids span 100k too instead of our 1000 (smaller sets per key for the reference).
+const std::vector<std::string> latency_flags = {
+    "-c", "1", "-n", std::to_string(reference_latency_requests), "-r", std::to_string(users)};
+const std::vector<std::string> throughput_flags = {
+    "-c", "4",
+    "-P", "16",
+    "-n", std::to_string(reference_throughput_requests),
+    "-r", std::to_string(users)};
+
+std::string joined(const std::vector<std::string>& words) {
+  std::string out;
+  for (const std::string& word : words) out += (out.empty() ? "" : " ") + word;
+  return out;
+}
+
+// ---- the measurements -----------------------------------------------------------------------
+
+struct Medians {
+  double ours = 0;
+  double reference = 0;
+};
+
+struct Session {
+  asio::io_context& io;
+  valkey::Client& client;
+  ratelimit::RateLimiter& limiter;
+  const ValkeyBenchmark& reference;
+};
+
+std::pair<Medians, Medians> sequential_latency(Session& s) {
+  run(s.io, flush(s.client));
+  run(s.io, latencies_us(s.limiter, latency_warmup));
+  std::vector<double> p50, p99, ref_p50, ref_p99;
+  for (int i = 0; i < runs; ++i) {
+    run(s.io, flush(s.client));
+    const std::vector<double> samples = run(s.io, latencies_us(s.limiter, latency_samples));
+    p50.push_back(bench::percentile(samples, 50));
+    p99.push_back(bench::percentile(samples, 99));
+    run(s.io, flush(s.client));
+    const ReferenceRow row = s.reference.run(latency_flags, Workload::user);
+    ref_p50.push_back(row.p50_us);
+    ref_p99.push_back(row.p99_us);
+    trace_run("check p50 us", p50.back(), ref_p50.back());
+    trace_run("check p99 us", p99.back(), ref_p99.back());
+  }
+  return {{bench::median(p50), bench::median(ref_p50)},
+          {bench::median(p99), bench::median(ref_p99)}};
+}
+
+Medians throughput(Session& s, Workload workload, std::string_view name) {
+  run(s.io, flush(s.client));
+  run(s.io, decisions_per_second(s.limiter, workload, throughput_warmup));
+  std::vector<double> ours, theirs;
+  for (int i = 0; i < runs; ++i) {
+    run(s.io, flush(s.client));
+    ours.push_back(run(s.io, decisions_per_second(s.limiter, workload, throughput_ops)));
+    run(s.io, flush(s.client));
+    theirs.push_back(s.reference.run(throughput_flags, workload).rps);
+    trace_run(std::string(name) + " decisions/s", ours.back(), theirs.back());
+  }
+  return {bench::median(ours), bench::median(theirs)};
+}
+
+void print_notes(const valkey::ClientStats& stats) {
+  std::cerr << "ratelimit_bench: medians of " << runs << " runs, the server flushed before each"
+            << "\n  latency reference: valkey-benchmark " << joined(latency_flags)
+            << " EVALSHA <rate_limit.lua> (the user check's arguments)"
+            << "\n  throughput reference: valkey-benchmark " << joined(throughput_flags)
+            << " EVALSHA <rate_limit.lua> (the same arguments as ours)"
+            << "\n  ours: " << latency_samples << " sequential checks per run; " << throughput_ops
+            << " decisions per run from " << concurrency << " coroutines on one Client"
+            << "\n  our pipelining: " << stats.writes << " socket writes in all"
+            << "\n  seed (TypeScript on ioredis, 2 cores): 32.9k decisions/s; target 165k\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    bench::Report report(bench::has_flag(argc, argv, "--json"));
+    verbose = bench::has_flag(argc, argv, "--verbose");
+    const bench::ValkeyProcess server;
+    const ValkeyBenchmark reference(server);
+    asio::io_context io(1);
+    valkey::ClientConfig client_config;
+    client_config.host = server.host();
+    client_config.port = server.port();
+    valkey::Client client(io.get_executor(), client_config);
+    ratelimit::RateLimiter limiter(client, bench_config());
+    Session session{io, client, limiter, reference};
+
+    const auto [p50, p99] = sequential_latency(session);
+    report.add("ratelimit_p50_us", p50.ours, "us", "valkey_benchmark_c1_evalsha_p50_us",
+               p50.reference);
+    report.add("ratelimit_p99_us", p99.ours, "us", "valkey_benchmark_c1_evalsha_p99_us",
+               p99.reference);
+    const Medians user = throughput(session, Workload::user, "check");
+    report.add("ratelimit_ops", user.ours, "decisions/s", "valkey_benchmark_P16_c4_evalsha_ops",
+               user.reference);
+    const Medians many = throughput(session, Workload::many, "check_many");
+    report.add("ratelimit_many_ops", many.ours, "decisions/s",
+               "valkey_benchmark_P16_c4_evalsha_3keys_ops", many.reference);
+    const Medians gcra = throughput(session, Workload::gcra, "gcra");
+    report.add("ratelimit_gcra_ops", gcra.ours, "decisions/s",
+               "valkey_benchmark_P16_c4_evalsha_gcra_ops", gcra.reference);
+
+    print_notes(client.stats());
+    client.close();
+    report.print(std::cout);
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "ratelimit_bench: " << e.what() << '\n';
+    return 1;
+  }
+}

@@ -1,0 +1,150 @@
+// The circuit breaker as a state machine over outcomes and a clock, then in the client.
+
+#include "opencode_cache/valkey/circuit_breaker.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "opencode_cache/valkey/client.hpp"
+#include "support/async_test.hpp"
+#include "support/valkey_server.hpp"
+
+namespace opencode_cache::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using valkey::CircuitBreaker;
+using valkey::CircuitBreakerPolicy;
+using State = CircuitBreaker::State;
+using BreakerClock = CircuitBreaker::Clock;
+
+const BreakerClock::time_point t0 = BreakerClock::time_point(100s);
+
+TEST(CircuitBreaker, OpensAfterConsecutiveFailuresAndRefusesUntilTheCoolDown) {
+  CircuitBreaker breaker({.consecutive_failures = 3, .cool_down = 1s});
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_TRUE(breaker.allow(t0));
+    breaker.record_failure(t0);
+  }
+  EXPECT_EQ(breaker.state(), State::closed);
+  breaker.record_success(t0);  // a success breaks the run
+  for (int i = 0; i < 2; ++i) breaker.record_failure(t0);
+  EXPECT_EQ(breaker.state(), State::closed);
+  breaker.record_failure(t0);
+  EXPECT_EQ(breaker.state(), State::open);
+  EXPECT_FALSE(breaker.allow(t0 + 999ms));
+}
+
+TEST(CircuitBreaker, HalfOpenAdmitsOneProbeWhoseOutcomeDecides) {
+  CircuitBreaker breaker({.consecutive_failures = 1, .cool_down = 1s});
+  breaker.record_failure(t0);
+  EXPECT_TRUE(breaker.allow(t0 + 1s));
+  EXPECT_EQ(breaker.state(), State::half_open);
+  EXPECT_FALSE(breaker.allow(t0 + 1s)) << "only one probe at a time";
+  breaker.record_failure(t0 + 1100ms);
+  EXPECT_EQ(breaker.state(), State::open);
+  EXPECT_FALSE(breaker.allow(t0 + 2s));  // the cool-down starts again
+  EXPECT_TRUE(breaker.allow(t0 + 2100ms));
+  breaker.record_success(t0 + 2200ms);
+  EXPECT_EQ(breaker.state(), State::closed);
+  EXPECT_TRUE(breaker.allow(t0 + 2200ms));
+  EXPECT_TRUE(breaker.allow(t0 + 2200ms));
+}
+
+TEST(CircuitBreaker, OpensOnTheFailureRateOverTheWindow) {
+  CircuitBreaker breaker(
+      {.consecutive_failures = 1000, .failure_rate = 0.5, .min_requests = 10, .window = 10s});
+  // Alternating outcomes: never 1000 in a row, but half of them fail.
+  for (int i = 0; i < 9; ++i) {
+    (i % 2 == 0 ? breaker.record_failure(t0) : breaker.record_success(t0));
+  }
+  EXPECT_EQ(breaker.state(), State::closed) << "fewer than min_requests";
+  breaker.record_success(t0);
+  breaker.record_failure(t0);
+  EXPECT_EQ(breaker.state(), State::open);
+}
+
+TEST(CircuitBreaker, OldFailuresLeaveTheWindow) {
+  CircuitBreaker breaker(
+      {.consecutive_failures = 1000, .failure_rate = 0.5, .min_requests = 10, .window = 10s});
+  for (int i = 0; i < 9; ++i) breaker.record_failure(t0);
+  breaker.record_success(t0);
+  // Eleven seconds later the nine failures are out of the window.
+  for (int i = 0; i < 9; ++i) breaker.record_success(t0 + 11s);
+  breaker.record_failure(t0 + 11s);
+  EXPECT_EQ(breaker.state(), State::closed);
+}
+
+TEST(CircuitBreaker, DisabledAlwaysAllows) {
+  CircuitBreaker breaker({.enabled = false, .consecutive_failures = 1});
+  for (int i = 0; i < 10; ++i) breaker.record_failure(t0);
+  EXPECT_TRUE(breaker.allow(t0));
+  EXPECT_EQ(breaker.state(), State::closed);
+}
+
+TEST(CircuitBreaker, ReportsEachTransition) {
+  CircuitBreaker breaker({.consecutive_failures = 1, .cool_down = 1s});
+  std::vector<std::string> seen;
+  breaker.on_transition([&](State from, State to) {
+    seen.push_back(std::string(to_string(from)) + "->" + std::string(to_string(to)));
+  });
+  breaker.record_failure(t0);
+  breaker.allow(t0 + 1s);
+  breaker.record_success(t0 + 1s);
+  EXPECT_THAT(seen, ::testing::ElementsAre("closed->open", "open->half_open", "half_open->closed"));
+  EXPECT_EQ(breaker.transitions(), 3u);
+}
+
+class ClientBreaker : public ValkeyTest {};
+
+TEST_F(ClientBreaker, FailsFastWhileOpenAndClosesAfterRecovery) {
+  auto& valkey = server();
+  valkey::ClientConfig config;
+  config.host = valkey.host();
+  config.port = valkey.port();
+  config.command_timeout = 200ms;
+  config.reconnect = {.base_delay = 20ms, .max_delay = 50ms, .max_attempts = 0};
+  config.breaker = {.consecutive_failures = 3, .cool_down = 300ms};
+  std::vector<std::string> lines;
+  config.log = [&](std::string_view line) { lines.emplace_back(line); };
+  run_async([&](Executor ex) -> awaitable<void> {
+    valkey::Client client(ex, config);
+    co_await client.set("k", "v");
+    valkey.kill();
+    int failures = 0;
+    while (client.breaker_state() == State::closed) {
+      try {
+        co_await client.get("k");
+      } catch (const valkey::Error& e) {
+        EXPECT_NE(e.code(), valkey::errc::circuit_open);
+        ++failures;
+      }
+    }
+    EXPECT_EQ(failures, 3);
+    const auto opened = Clock::now();
+    const auto start = Clock::now();
+    for (int i = 0; i < 100; ++i) {
+      try {
+        co_await client.get("k");
+        ADD_FAILURE() << "the breaker is open";
+      } catch (const valkey::Error& e) {
+        EXPECT_EQ(e.code(), valkey::errc::circuit_open);
+      }
+    }
+    EXPECT_LT(elapsed_since(start), 50ms) << "an open breaker answers without waiting";
+    EXPECT_EQ(client.stats().breaker_rejections, 100u);
+    valkey.start();
+    co_await wait_until([&] { return client.state() == valkey::ConnectionState::ready; });
+    // After the cool-down the next command is the probe; it succeeds and closes the breaker.
+    co_await wait_until([&] { return elapsed_since(opened) > config.breaker.cool_down; });
+    const auto value = co_await client.get("k");
+    EXPECT_EQ(value, std::nullopt);  // the restarted server is empty
+    EXPECT_EQ(client.breaker_state(), State::closed);
+  });
+  EXPECT_THAT(lines, ::testing::Contains(::testing::HasSubstr("event=breaker_open")));
+  EXPECT_THAT(lines, ::testing::Contains(::testing::HasSubstr("event=breaker_half_open")));
+  EXPECT_THAT(lines, ::testing::Contains(::testing::HasSubstr("event=breaker_closed")));
+}
+
+}  // namespace
+}  // namespace opencode_cache::testing
