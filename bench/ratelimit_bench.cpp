@@ -38,9 +38,6 @@
 #include "opencode_cache/valkey/client.hpp"
 #include "opencode_cache/valkey/script.hpp"
 #include "valkey_process.hpp"
-// bench/CMakeLists.txt links valkey_process.cpp into client_bench only; until it does so for
-// every bench that starts a server, this one compiles it in. Remove this line then.
-#include "valkey_process.cpp"
 
 namespace {
 
