@@ -56,6 +56,11 @@ std::vector<Command> handshake_commands(const ClientConfig& config) {
   return commands;
 }
 
+// Failures that another attempt with the same configuration cannot fix.
+bool is_configuration_failure(std::error_code code) {
+  return code == errc::auth_failed || code == errc::tls_error;
+}
+
 bool is_noscript(const resp::Value& reply) {
   return reply.is_error() && std::string_view(reply.string).starts_with("NOSCRIPT");
 }
@@ -171,8 +176,9 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     last_error = e.code();
     last_error_detail = e.detail();
     if (e.code() == errc::protocol_error) ++stats.protocol_errors;
-    if (e.code() == errc::auth_failed) {
-      // Retrying cannot fix credentials: fail what waits now rather than at its deadline.
+    if (is_configuration_failure(e.code())) {
+      // Retrying cannot fix credentials or certificates: fail what waits now, not at its
+      // deadline.
       mux.fail_queued(e.code(), e.detail());
     } else {
       mux.on_connect_failed(make_error_code(errc::not_connected), e.detail());
@@ -294,8 +300,8 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   // Commands that fail without being queued: closed client, refused credentials, open breaker.
   std::optional<Error> refuse_at_once() {
     if (state == ConnectionState::closed) return Error(errc::closed, "the client was closed");
-    // Retrying cannot fix credentials: while the last attempt was refused, fail at once.
-    if (state != ConnectionState::ready && last_error == errc::auth_failed) {
+    // While the last attempt was refused for its credentials or certificates, fail at once.
+    if (state != ConnectionState::ready && is_configuration_failure(last_error)) {
       return Error(errc::auth_failed, last_error_detail);
     }
     if (!breaker.allow(CircuitBreaker::Clock::now())) {

@@ -33,6 +33,9 @@ inline void run_async(const std::function<awaitable<void>(Executor)>& body,
   boost::asio::co_spawn(io, body(io.get_executor()), [&](std::exception_ptr e) {
     finished = true;
     failure = e;
+    // Coroutines the body spawned may refer to its locals, which are gone now: run nothing
+    // more; their frames are destroyed with the io_context.
+    io.stop();
   });
   io.run_for(limit);
   ASSERT_TRUE(finished) << "the test body did not finish within " << limit.count() << " s";
