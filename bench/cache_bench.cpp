@@ -545,7 +545,8 @@ void print_notes(const Bench& b, const Results& results) {
             << "\n  response namespace: " << responses.hits << " hits, " << responses.misses
             << " misses, " << responses.errors
             << " errors; session updates (warm-up included): " << results.updates_written << " in "
-            << results.update_attempts << " attempts"
+            << results.update_attempts << " attempts ("
+            << results.update_attempts - results.updates_written << " compare-and-set retries)"
             << "\n  socket writes in all: " << b.client.stats().writes << '\n';
 
   // The seed measured on another machine, whose loopback was much slower than this one's:
