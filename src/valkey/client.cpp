@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <random>
 
+#include "handshake.hpp"
 #include "opencode_cache/valkey/backoff.hpp"
 #include "opencode_cache/valkey/circuit_breaker.hpp"
 #include "opencode_cache/valkey/command_table.hpp"
@@ -23,38 +24,6 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr auto no_throw = asio::as_tuple(asio::use_awaitable);
-
-bool is_auth_error(std::string_view prefix) {
-  return prefix == "WRONGPASS" || prefix == "NOAUTH" || prefix == "NOPERM";
-}
-
-Command hello_command(const ClientConfig& config) {
-  Command hello("HELLO", "3");
-  if (!config.password.empty()) {
-    hello.arg("AUTH")
-        .arg(config.username.empty() ? "default" : config.username)
-        .arg(config.password);
-  }
-  if (!config.client_name.empty()) hello.arg("SETNAME").arg(config.client_name);
-  return hello;
-}
-
-// The commands every new connection starts with, in order.
-std::vector<Command> handshake_commands(const ClientConfig& config) {
-  std::vector<Command> commands;
-  if (config.protocol == 3) {
-    commands.push_back(hello_command(config));
-  } else {
-    if (!config.password.empty()) {
-      commands.push_back(config.username.empty()
-                             ? Command("AUTH", config.password)
-                             : Command("AUTH", config.username, config.password));
-    }
-    if (!config.client_name.empty()) commands.emplace_back("CLIENT", "SETNAME", config.client_name);
-  }
-  if (config.database != 0) commands.emplace_back("SELECT", config.database);
-  return commands;
-}
 
 // Failures that another attempt with the same configuration cannot fix.
 bool is_configuration_failure(std::error_code code) {
@@ -205,34 +174,13 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   asio::awaitable<void> establish() {
     auto attempt = [this]() -> asio::awaitable<void> {
       co_await connection.connect(config);
-      co_await handshake();
+      co_await detail::run_handshake(connection, config);
     };
     if (!co_await detail::finishes_within(attempt(), config.connect_timeout)) {
       throw Error(errc::timeout, "no answer to the handshake within " +
                                      std::to_string(config.connect_timeout.count()) + " ms");
     }
     if (config.ready_check) co_await wait_until_loaded();
-  }
-
-  asio::awaitable<void> handshake() {
-    const std::vector<Command> commands = handshake_commands(config);
-    if (commands.empty()) co_return;
-    std::string bytes;
-    for (const Command& command : commands) command.encode_to(bytes);
-    co_await connection.write(bytes);
-    for (const Command& command : commands) {
-      resp::Value reply = co_await connection.read_reply();
-      if (!reply.is_error()) continue;
-      const ServerError error(reply.string);
-      if (is_auth_error(error.prefix())) {
-        throw Error(errc::auth_failed,
-                    "the server refused the credentials of user '" +
-                        (config.username.empty() ? std::string("default") : config.username) +
-                        "': " + error.message());
-      }
-      throw Error(errc::server_error,
-                  std::string(command.name()) + " failed on connect: " + error.message());
-    }
   }
 
   asio::awaitable<void> wait_until_loaded() {

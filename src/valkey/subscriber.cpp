@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "handshake.hpp"
 #include "opencode_cache/valkey/backoff.hpp"
 #include "opencode_cache/valkey/connection.hpp"
 #include "race.hpp"
@@ -25,22 +26,6 @@ namespace {
 constexpr auto no_throw = asio::as_tuple(asio::use_awaitable);
 using Clock = std::chrono::steady_clock;
 using Kind = Subscription::Kind;
-
-Command hello_command(const ClientConfig& config) {
-  Command hello("HELLO", "3");
-  if (!config.password.empty()) {
-    hello.arg("AUTH")
-        .arg(config.username.empty() ? "default" : config.username)
-        .arg(config.password);
-  }
-  // Its own name, so that CLIENT LIST tells the subscriber from the command connection.
-  if (!config.client_name.empty()) hello.arg("SETNAME").arg(config.client_name + "-subscriber");
-  return hello;
-}
-
-bool is_auth_error(std::string_view prefix) {
-  return prefix == "WRONGPASS" || prefix == "NOAUTH" || prefix == "NOPERM";
-}
 
 std::string describe(const Subscription& subscription) {
   return std::string(subscription.kind == Kind::channel ? "channel=" : "pattern=") +
@@ -233,18 +218,14 @@ struct Subscriber::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
+  // Always RESP3 (pushes), no SELECT (channels belong to no database), and a name of its own
+  // so that CLIENT LIST tells the subscriber from the command connection.
   asio::awaitable<void> handshake() {
-    co_await connection.write(hello_command(config).encoded());
-    const resp::Value reply = co_await connection.read_reply();
-    if (!reply.is_error()) co_return;
-    const ServerError error(reply.string);
-    if (is_auth_error(error.prefix())) {
-      throw Error(errc::auth_failed,
-                  "the server refused the credentials of user '" +
-                      (config.username.empty() ? std::string("default") : config.username) +
-                      "': " + error.message());
-    }
-    throw Error(errc::server_error, "HELLO failed on connect: " + error.message());
+    ClientConfig subscriber_config = config;
+    subscriber_config.protocol = 3;
+    subscriber_config.database = 0;
+    if (!subscriber_config.client_name.empty()) subscriber_config.client_name += "-subscriber";
+    co_await detail::run_handshake(connection, subscriber_config);
   }
 
   asio::awaitable<void> read_loop() {
