@@ -119,6 +119,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       if (failure) {
         connection.close();
         ++stats.connect_failures;
+        breaker.record_failure(CircuitBreaker::Clock::now());
         if (!co_await pause_after_failure(*failure, ++failed_attempts)) co_return;
         continue;
       }
@@ -135,6 +136,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
         co_return;
       }
       ++stats.disconnects;
+      breaker.record_failure(CircuitBreaker::Clock::now());
       log("event=disconnected error=\"" + last_error_detail + "\"");
       mux.on_connection_lost(last_error_detail);
     }
@@ -246,11 +248,16 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   }
 
   // Commands that fail without being queued: closed client, refused credentials, open breaker.
-  std::optional<Error> refuse_at_once() {
+  std::optional<Error> refuse_at_once(const RequestOptions& options) {
     if (state == ConnectionState::closed) return Error(errc::closed, "the client was closed");
     // While the last attempt was refused for its credentials or certificates, fail at once.
     if (state != ConnectionState::ready && is_configuration_failure(last_error)) {
-      return Error(errc::auth_failed, last_error_detail);
+      return Error(last_error, last_error_detail);
+    }
+    if (!options.wait_for_connection && state != ConnectionState::ready && last_error) {
+      start_loop();
+      return Error(errc::not_connected,
+                   "no connection to " + config.endpoint() + ": " + last_error_detail);
     }
     if (!breaker.allow(CircuitBreaker::Clock::now())) {
       ++stats.breaker_rejections;
@@ -261,11 +268,10 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     return std::nullopt;
   }
 
-  // Whether an outcome says the server or the path to it is failing (for the breaker).
-  static bool is_failure(std::error_code code) {
-    return code == errc::timeout || code == errc::io_error || code == errc::connection_lost ||
-           code == errc::not_connected || code == errc::protocol_error;
-  }
+  // What the breaker counts as a failure of a command: only its deadline passing. A lost
+  // connection or a failed connect is counted once by the connection loop instead, whatever
+  // the number of commands it touched: one dropped connection must not open the breaker.
+  static bool is_failure(std::error_code code) { return code == errc::timeout; }
 
   void record_outcome(std::error_code code) {
     const auto now = CircuitBreaker::Clock::now();
@@ -278,7 +284,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
 
   asio::awaitable<std::vector<resp::Value>> submit(std::shared_ptr<Request> request,
                                                    const RequestOptions& options) {
-    if (auto refusal = refuse_at_once()) {
+    if (auto refusal = refuse_at_once(options)) {
       // Complete through the executor, never inline: a caller retrying in a loop must not
       // starve every other coroutine on this thread while Valkey is away.
       co_await asio::post(executor, asio::use_awaitable);
@@ -300,11 +306,6 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
 
   asio::awaitable<std::vector<resp::Value>> send_and_wait(std::shared_ptr<Request> request,
                                                           const RequestOptions& options) {
-    if (!options.wait_for_connection && state != ConnectionState::ready && last_error) {
-      start_loop();
-      throw Error(errc::not_connected,
-                  "no connection to " + config.endpoint() + ": " + last_error_detail);
-    }
     request->required_epoch = options.connection_epoch;
     request->reconnects_left = config.max_retries_per_request;
     request->resends_left = request->resendable ? config.max_retries_per_request : 0;
