@@ -15,6 +15,7 @@
 #include "opencode_cache/valkey/reply.hpp"
 #include "opencode_cache/valkey/scanner.hpp"
 #include "opencode_cache/valkey/script.hpp"
+#include "response_entry.hpp"
 #include "single_flight.hpp"
 
 namespace opencode_cache::cache {
@@ -36,6 +37,26 @@ std::optional<Json> parse_json(std::string_view text) {
   Json value = boost::json::parse(text, ec);
   if (ec) return std::nullopt;
   return value;
+}
+
+// The general path for entries the fast reader leaves alone (other key order is fine there
+// too; extra keys, floats, unusual escapes): the full JSON parser decides.
+std::optional<ResponseEntry> read_response_entry_slowly(std::string_view text) {
+  std::optional<Json> parsed = parse_json(text);
+  const JsonObject* object = parsed && parsed->is_object() ? &parsed->as_object() : nullptr;
+  if (object == nullptr) return std::nullopt;
+  const auto field = [&](std::string_view name) -> const boost::json::string* {
+    const Json* value = object->if_contains(name);
+    return value != nullptr && value->is_string() ? &value->as_string() : nullptr;
+  };
+  const auto* stored_prompt = field("prompt");
+  const auto* stored_model = field("model");
+  const auto* stored_response = field("response");
+  if (stored_prompt == nullptr || stored_model == nullptr || stored_response == nullptr) {
+    return std::nullopt;
+  }
+  return ResponseEntry{std::string(*stored_prompt), std::string(*stored_model),
+                       std::string(*stored_response)};
 }
 
 // A numeric "name:value" line of INFO; 0 when absent.
@@ -345,24 +366,18 @@ Task<std::optional<std::string>> CacheService::get_cached_response(std::string_v
   NamespaceStats& stats = impl_->stats.of(ns::response);
   auto text =
       co_await impl_->soft_read(stats, Command("GET", impl_->keys.response_key(prompt, model)));
-  std::optional<Json> entry = text ? parse_json(*text) : std::nullopt;
-  const JsonObject* object = entry && entry->is_object() ? &entry->as_object() : nullptr;
-  const auto field = [&](std::string_view name) -> const boost::json::string* {
-    const Json* value = object != nullptr ? object->if_contains(name) : nullptr;
-    return value != nullptr && value->is_string() ? &value->as_string() : nullptr;
-  };
-  const auto* stored_prompt = field("prompt");
-  const auto* stored_model = field("model");
-  const auto* stored_response = field("response");
-  if (text && (stored_prompt == nullptr || stored_model == nullptr || stored_response == nullptr)) {
-    ++stats.invalid;  // written by someone else, or not in the seed's shape
+  std::optional<ResponseEntry> entry;
+  if (text) {
+    entry = read_response_entry(*text);
+    if (!entry) entry = read_response_entry_slowly(*text);
+    if (!entry) ++stats.invalid;  // written by someone else, or not in the seed's shape
   }
-  if (stored_response == nullptr || *stored_prompt != prompt || *stored_model != model) {
+  if (!entry || entry->prompt != prompt || entry->model != model) {
     ++stats.misses;
     co_return std::nullopt;
   }
   ++stats.hits;
-  co_return std::string(*stored_response);
+  co_return std::move(entry->response);
 }
 
 // --- sessions -----------------------------------------------------------------------

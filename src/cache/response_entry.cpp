@@ -1,0 +1,244 @@
+#include "response_entry.hpp"
+
+#include <cstdint>
+#include <cstring>
+
+namespace opencode_cache::cache {
+namespace {
+
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+// A cursor over the text; every step returns false when the text is not in the plain shape.
+class Reader {
+ public:
+  explicit Reader(std::string_view text) : text_(text) {}
+
+  void skip_space() {
+    while (at_ < text_.size() && is_space(text_[at_])) ++at_;
+  }
+  bool take(char c) {
+    skip_space();
+    if (at_ >= text_.size() || text_[at_] != c) return false;
+    ++at_;
+    return true;
+  }
+  bool peek(char c) {
+    skip_space();
+    return at_ < text_.size() && text_[at_] == c;
+  }
+  // The body of a string (escapes left in), positioned after its closing quote.
+  bool string_body(std::string_view& body) {
+    if (!take('"')) return false;
+    const std::size_t start = at_;
+    while (true) {
+      const void* quote = std::memchr(text_.data() + at_, '"', text_.size() - at_);
+      if (quote == nullptr) return false;
+      std::size_t end = static_cast<std::size_t>(static_cast<const char*>(quote) - text_.data());
+      std::size_t backslashes = 0;
+      while (end - backslashes > start && text_[end - backslashes - 1] == '\\') ++backslashes;
+      at_ = end + 1;
+      if (backslashes % 2 == 0) {
+        body = text_.substr(start, end - start);
+        return true;
+      }
+    }
+  }
+  // An integer as JSON writes it (no leading zeros), as the seed's Date.now() timestamp is.
+  bool integer() {
+    skip_space();
+    if (at_ < text_.size() && text_[at_] == '-') ++at_;
+    const std::size_t start = at_;
+    while (at_ < text_.size() && text_[at_] >= '0' && text_[at_] <= '9') ++at_;
+    const std::size_t digits = at_ - start;
+    return digits > 0 && (digits == 1 || text_[start] != '0');
+  }
+  bool at_end() {
+    skip_space();
+    return at_ == text_.size();
+  }
+
+ private:
+  std::string_view text_;
+  std::size_t at_ = 0;
+};
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool read_hex4(std::string_view body, std::size_t at, std::uint32_t& out) {
+  if (at + 4 > body.size()) return false;
+  out = 0;
+  for (std::size_t i = at; i < at + 4; ++i) {
+    const int digit = hex_value(body[i]);
+    if (digit < 0) return false;
+    out = out * 16 + static_cast<std::uint32_t>(digit);
+  }
+  return true;
+}
+
+void append_utf8(std::uint32_t code_point, std::string& out) {
+  if (code_point < 0x80) {
+    out += static_cast<char>(code_point);
+  } else if (code_point < 0x800) {
+    out += static_cast<char>(0xC0 | (code_point >> 6));
+    out += static_cast<char>(0x80 | (code_point & 0x3F));
+  } else if (code_point < 0x10000) {
+    out += static_cast<char>(0xE0 | (code_point >> 12));
+    out += static_cast<char>(0x80 | ((code_point >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (code_point & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (code_point >> 18));
+    out += static_cast<char>(0x80 | ((code_point >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((code_point >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (code_point & 0x3F));
+  }
+}
+
+// \uXXXX at body[at] (after the backslash and 'u'), a surrogate pair included; advances `at`.
+bool unescape_unicode(std::string_view body, std::size_t& at, std::string& out) {
+  std::uint32_t unit = 0;
+  if (!read_hex4(body, at, unit)) return false;
+  at += 4;
+  if (unit >= 0xDC00 && unit <= 0xDFFF) return false;  // a low surrogate alone
+  if (unit >= 0xD800 && unit <= 0xDBFF) {
+    std::uint32_t low = 0;
+    if (at + 6 > body.size() || body[at] != '\\' || body[at + 1] != 'u' ||
+        !read_hex4(body, at + 2, low) || low < 0xDC00 || low > 0xDFFF) {
+      return false;
+    }
+    at += 6;
+    unit = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
+  }
+  append_utf8(unit, out);
+  return true;
+}
+
+bool is_continuation(unsigned char c) {
+  return (c & 0xC0) == 0x80;
+}
+
+// Bytes of the UTF-8 sequence starting text[i], or 0 when it is not a valid one (overlong
+// forms and surrogates included), as a strict JSON parser sees it.
+std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char lead = byte(i);
+  std::size_t length = 0;
+  unsigned char second_min = 0x80;
+  unsigned char second_max = 0xBF;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) second_min = 0xA0;
+    if (lead == 0xED) second_max = 0x9F;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) second_min = 0x90;
+    if (lead == 0xF4) second_max = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + length > text.size()) return 0;
+  if (byte(i + 1) < second_min || byte(i + 1) > second_max) return 0;
+  for (std::size_t k = i + 2; k < i + length; ++k) {
+    if (!is_continuation(byte(k))) return 0;
+  }
+  return length;
+}
+
+// No control characters (they must be escaped) and valid UTF-8.
+bool is_plain_utf8(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20) return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    const std::size_t length = utf8_sequence_length(text, i);
+    if (length == 0) return false;
+    i += length;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool unescape_json_string(std::string_view body, std::string& out) {
+  out.reserve(out.size() + body.size());
+  std::size_t at = 0;
+  while (at < body.size()) {
+    const void* found = std::memchr(body.data() + at, '\\', body.size() - at);
+    const std::size_t run_end =
+        found == nullptr ? body.size()
+                         : static_cast<std::size_t>(static_cast<const char*>(found) - body.data());
+    if (!is_plain_utf8(body.substr(at, run_end - at))) return false;
+    out.append(body.data() + at, run_end - at);
+    if (run_end == body.size()) return true;
+    at = run_end + 1;
+    if (at >= body.size()) return false;
+    const char escape = body[at++];
+    switch (escape) {
+      case '"': out += '"'; break;
+      case '\\': out += '\\'; break;
+      case '/': out += '/'; break;
+      case 'b': out += '\b'; break;
+      case 'f': out += '\f'; break;
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      case 't': out += '\t'; break;
+      case 'u':
+        if (!unescape_unicode(body, at, out)) return false;
+        break;
+      default: return false;
+    }
+  }
+  return true;
+}
+
+std::optional<ResponseEntry> read_response_entry(std::string_view json) {
+  Reader reader(json);
+  if (!reader.take('{')) return std::nullopt;
+  ResponseEntry entry;
+  bool have_prompt = false;
+  bool have_model = false;
+  bool have_response = false;
+  bool have_timestamp = false;
+  bool first = true;
+  while (!reader.peek('}')) {
+    if (!first && !reader.take(',')) return std::nullopt;
+    first = false;
+    std::string_view key;
+    if (!reader.string_body(key) || !reader.take(':')) return std::nullopt;
+    const auto read_string_into = [&](bool& seen, std::string& target) {
+      std::string_view body;
+      if (seen || !reader.string_body(body)) return false;
+      seen = true;
+      return unescape_json_string(body, target);
+    };
+    bool ok = false;
+    if (key == "prompt") {
+      ok = read_string_into(have_prompt, entry.prompt);
+    } else if (key == "model") {
+      ok = read_string_into(have_model, entry.model);
+    } else if (key == "response") {
+      ok = read_string_into(have_response, entry.response);
+    } else if (key == "timestamp") {
+      ok = !have_timestamp && reader.integer();
+      have_timestamp = true;
+    }
+    if (!ok) return std::nullopt;
+  }
+  reader.take('}');
+  if (!reader.at_end() || !have_prompt || !have_model || !have_response) return std::nullopt;
+  return entry;
+}
+
+}  // namespace opencode_cache::cache
