@@ -77,7 +77,7 @@ std::uint64_t info_field(std::string_view info, std::string_view name) {
   return 0;
 }
 
-Command set_with_ttl(std::string key, std::string value, Seconds ttl) {
+Command set_with_ttl(std::string_view key, std::string_view value, Seconds ttl) {
   return Command("SET", key, value, "EX", ttl.count());
 }
 
@@ -332,7 +332,7 @@ struct CacheService::Impl {
             // The stale value stays until its grace ends; the next caller tries again.
           }
         },
-        [this](std::exception_ptr) {
+        [this](const std::exception_ptr&) {
           if (--background_refreshes == 0) background_done.cancel();
         });
   }

@@ -37,12 +37,12 @@ void CircuitBreaker::record_failure(Clock::time_point now) {
   if (!policy_.enabled) return;
   ++failures_in_a_row_;
   count(true, now);
-  if (state_ == State::half_open) {
-    move_to(State::open, now);
-  } else if (state_ == State::closed &&
-             (failures_in_a_row_ >= policy_.consecutive_failures || failure_rate_exceeded(now))) {
-    move_to(State::open, now);
-  }
+  // A failed probe reopens at once; a closed breaker opens on a run or a rate of failures.
+  const bool trips =
+      state_ == State::half_open ||
+      (state_ == State::closed &&
+       (failures_in_a_row_ >= policy_.consecutive_failures || failure_rate_exceeded(now)));
+  if (trips) move_to(State::open, now);
 }
 
 void CircuitBreaker::move_to(State next, Clock::time_point now) {
@@ -59,7 +59,8 @@ void CircuitBreaker::move_to(State next, Clock::time_point now) {
 }
 
 std::int64_t CircuitBreaker::bucket_index(Clock::time_point now) const {
-  const auto slice = std::max<std::int64_t>(1, policy_.window.count() / bucket_count);
+  const auto slice =
+      std::max<std::int64_t>(1, policy_.window.count() / static_cast<std::int64_t>(bucket_count));
   return std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() /
          slice;
 }

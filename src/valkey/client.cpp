@@ -336,7 +336,12 @@ Client::Client(asio::any_io_executor executor, ClientConfig config)
 }
 
 Client::~Client() {
-  impl_->close();
+  try {
+    impl_->close();
+  } catch (...) {
+    // Failing the waiting commands allocates their error text; out of memory while
+    // destroying, they still end when the loop's frames are destroyed.
+  }
 }
 
 const ClientConfig& Client::config() const noexcept {

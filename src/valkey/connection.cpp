@@ -57,8 +57,8 @@ struct Connection::Tls {
   detail::TlsStream stream;
 };
 
-Connection::Connection(asio::any_io_executor executor, const resp::ParserLimits& limits)
-    : socket_(std::move(executor)), reader_(limits) {}
+Connection::Connection(const asio::any_io_executor& executor, const resp::ParserLimits& limits)
+    : socket_(executor), reader_(limits) {}
 
 Connection::~Connection() = default;
 

@@ -359,7 +359,11 @@ Subscriber::Subscriber(asio::any_io_executor executor, ClientConfig config,
 }
 
 Subscriber::~Subscriber() {
-  impl_->close();
+  try {
+    impl_->close();
+  } catch (...) {
+    // As for Client: nothing may escape a destructor.
+  }
 }
 
 const ClientConfig& Subscriber::config() const noexcept {

@@ -16,7 +16,7 @@ namespace opencode_cache::valkey {
 
 class Connection {
  public:
-  Connection(boost::asio::any_io_executor executor, const resp::ParserLimits& limits);
+  Connection(const boost::asio::any_io_executor& executor, const resp::ParserLimits& limits);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;

@@ -28,8 +28,8 @@ class ReplyReader {
   std::size_t buffered() const noexcept { return end_ - begin_; }
 
  private:
-  static constexpr std::size_t min_read = 16 * 1024;
-  static constexpr std::size_t max_idle_capacity = 1024 * 1024;
+  static constexpr std::size_t min_read = std::size_t{16} * 1024;
+  static constexpr std::size_t max_idle_capacity = std::size_t{1024} * 1024;
 
   resp::Parser parser_;
   resp::ValueBuilder builder_;

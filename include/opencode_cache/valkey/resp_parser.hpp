@@ -22,7 +22,7 @@ struct ParserLimits {
   std::size_t max_aggregate_size = 1ULL << 32;
   std::size_t max_depth = 64;
   // Longest header or simple string line accepted before its CRLF.
-  std::size_t max_line_length = 64 * 1024;
+  std::size_t max_line_length = std::size_t{64} * 1024;
 };
 
 struct Node {
