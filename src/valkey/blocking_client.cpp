@@ -8,9 +8,17 @@ BlockingClient::BlockingClient(ClientConfig config)
       thread_([this] { io_.run(); }) {}
 
 BlockingClient::~BlockingClient() {
-  boost::asio::post(io_, [this] { client_.close(); });
+  try {
+    boost::asio::post(io_, [this] { client_.close(); });
+  } catch (...) {
+    io_.stop();  // no memory to ask for a clean close: stop the loop instead
+  }
   work_.reset();
-  thread_.join();
+  try {
+    thread_.join();
+  } catch (...) {
+    // join fails only for a thread that is not joinable; nothing left to wait for then.
+  }
 }
 
 resp::Value BlockingClient::command(Command command, RequestOptions options) {
