@@ -58,6 +58,7 @@
 #include "opencode_cache/cache/cache_service.hpp"
 #include "opencode_cache/valkey/client.hpp"
 #include "opencode_cache/valkey/script.hpp"
+#include "valkey_benchmark.hpp"
 #include "valkey_process.hpp"
 
 namespace {
@@ -100,23 +101,7 @@ void trace_run(std::string_view what, double ours, double reference) {
     std::cerr << "  run " << what << ": ours " << ours << " reference " << reference << '\n';
 }
 
-// Runs `task` on `io` until it finishes, leaving the client's background work pending for the
-// next call.
-template <class T>
-T run(asio::io_context& io, asio::awaitable<T> task) {
-  std::optional<T> result;
-  std::exception_ptr failure;
-  asio::co_spawn(io, std::move(task), [&](std::exception_ptr error, T value) {
-    failure = error;
-    if (!error) result = std::move(value);
-    io.stop();
-  });
-  io.restart();
-  io.run();
-  if (failure) std::rethrow_exception(failure);
-  if (!result) throw std::logic_error("the event loop stopped before the task finished");
-  return std::move(*result);
-}
+using bench::run;
 
 // ---- the data -------------------------------------------------------------------------------
 
@@ -327,42 +312,8 @@ asio::awaitable<bool> prepare(valkey::Client& client, cache::CacheService& cache
 
 // ---- valkey-benchmark -----------------------------------------------------------------------
 
-// valkey-benchmark --csv prints a header and one row per test; for an arbitrary command, one:
-//   "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms",...
-struct ReferenceRow {
-  double rps = 0;
-  double p50_us = 0;
-  double p99_us = 0;
-};
-
-std::vector<std::string> csv_fields(const std::string& line) {
-  std::vector<std::string> out;
-  std::istringstream in(line);
-  std::string field;
-  while (std::getline(in, field, ',')) {
-    if (field.size() >= 2 && field.front() == '"') field = field.substr(1, field.size() - 2);
-    out.push_back(field);
-  }
-  return out;
-}
-
-ReferenceRow parse_reference(const std::string& csv) {
-  std::istringstream lines(csv);
-  std::string header_line, row_line;
-  std::getline(lines, header_line);
-  std::getline(lines, row_line);
-  const auto header = csv_fields(header_line);
-  const auto row = csv_fields(row_line);
-  // The test's name is the command, which may hold commas (a JSON value): the figures are
-  // the row's last fields.
-  const auto column = [&](std::string_view name) {
-    for (std::size_t i = 1; i < header.size() && header.size() <= row.size(); ++i) {
-      if (header[i] == name) return std::stod(row[row.size() - header.size() + i]);
-    }
-    throw std::runtime_error("valkey-benchmark printed no " + std::string(name) + ":\n" + csv);
-  };
-  return {column("rps"), column("p50_latency_ms") * 1000, column("p99_latency_ms") * 1000};
-}
+using bench::parse_valkey_benchmark_csv;
+using bench::ReferenceRow;
 
 class ValkeyBenchmark {
  public:
@@ -376,7 +327,7 @@ class ValkeyBenchmark {
     argv.insert(argv.end(), flags.begin(), flags.end());
     argv.emplace_back("--csv");
     argv.insert(argv.end(), command.begin(), command.end());
-    return parse_reference(bench::spawn_and_capture(argv));
+    return parse_valkey_benchmark_csv(bench::spawn_and_capture(argv));
   }
 
  private:

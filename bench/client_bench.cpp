@@ -35,6 +35,7 @@
 
 #include "bench_report.hpp"
 #include "opencode_cache/valkey/client.hpp"
+#include "valkey_benchmark.hpp"
 #include "valkey_process.hpp"
 
 namespace {
@@ -71,23 +72,7 @@ const std::string& value() {
   return x;
 }
 
-// Runs `task` on `io` until it finishes, leaving the client's background work pending for the
-// next call.
-template <class T>
-T run(asio::io_context& io, asio::awaitable<T> task) {
-  std::optional<T> result;
-  std::exception_ptr failure;
-  asio::co_spawn(io, std::move(task), [&](std::exception_ptr error, T value) {
-    failure = error;
-    if (!error) result = std::move(value);
-    io.stop();
-  });
-  io.restart();
-  io.run();
-  if (failure) std::rethrow_exception(failure);
-  if (!result) throw std::logic_error("the event loop stopped before the task finished");
-  return std::move(*result);
-}
+using bench::run;
 
 void check_value(const std::optional<std::string>& got) {
   if (!got || got->size() != value_size) {

@@ -37,6 +37,7 @@
 #include "opencode_cache/ratelimit/rate_limiter.hpp"
 #include "opencode_cache/valkey/client.hpp"
 #include "opencode_cache/valkey/script.hpp"
+#include "valkey_benchmark.hpp"
 #include "valkey_process.hpp"
 
 namespace {
@@ -68,22 +69,7 @@ void trace_run(std::string_view what, double ours, double reference) {
     std::cerr << "  run " << what << ": ours " << ours << " reference " << reference << '\n';
 }
 
-// Runs `task` on `io` until it finishes, leaving the client's background work pending.
-template <class T>
-T run(asio::io_context& io, asio::awaitable<T> task) {
-  std::optional<T> result;
-  std::exception_ptr failure;
-  asio::co_spawn(io, std::move(task), [&](std::exception_ptr error, T value) {
-    failure = error;
-    if (!error) result = std::move(value);
-    io.stop();
-  });
-  io.restart();
-  io.run();
-  if (failure) std::rethrow_exception(failure);
-  if (!result) throw std::logic_error("the event loop stopped before the task finished");
-  return std::move(*result);
-}
+using bench::run;
 
 // ---- the workloads --------------------------------------------------------------------------
 
@@ -184,40 +170,8 @@ asio::awaitable<bool> flush(valkey::Client& client) {
 
 // ---- valkey-benchmark -----------------------------------------------------------------------
 
-// valkey-benchmark --csv prints a header and one row per test; for an arbitrary command, one:
-//   "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms",...
-struct ReferenceRow {
-  double rps = 0;
-  double p50_us = 0;
-  double p99_us = 0;
-};
-
-std::vector<std::string> csv_fields(const std::string& line) {
-  std::vector<std::string> out;
-  std::istringstream in(line);
-  std::string field;
-  while (std::getline(in, field, ',')) {
-    if (field.size() >= 2 && field.front() == '"') field = field.substr(1, field.size() - 2);
-    out.push_back(field);
-  }
-  return out;
-}
-
-ReferenceRow parse_reference(const std::string& csv) {
-  std::istringstream lines(csv);
-  std::string header_line, row_line;
-  std::getline(lines, header_line);
-  std::getline(lines, row_line);
-  const auto header = csv_fields(header_line);
-  const auto row = csv_fields(row_line);
-  const auto column = [&](std::string_view name) {
-    for (std::size_t i = 1; i < header.size() && i < row.size(); ++i) {
-      if (header[i] == name) return std::stod(row[i]);
-    }
-    throw std::runtime_error("valkey-benchmark printed no " + std::string(name) + ":\n" + csv);
-  };
-  return {column("rps"), column("p50_latency_ms") * 1000, column("p99_latency_ms") * 1000};
-}
+using bench::parse_valkey_benchmark_csv;
+using bench::ReferenceRow;
 
 // The script call check() and check_many() make, as valkey-benchmark arguments (see the
 // header of src/ratelimit/lua/rate_limit.lua): "" asks for the server's TIME, and
@@ -268,7 +222,7 @@ class ValkeyBenchmark {
     argv.emplace_back("--csv");
     const auto command = script_command(workload);
     argv.insert(argv.end(), command.begin(), command.end());
-    return parse_reference(bench::spawn_and_capture(argv));
+    return parse_valkey_benchmark_csv(bench::spawn_and_capture(argv));
   }
 
  private:
