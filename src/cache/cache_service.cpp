@@ -1,12 +1,17 @@
 #include "opencode_cache/cache/cache_service.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <chrono>
+#include <map>
 #include <opencode_cache/embedded/compare_and_set.hpp>
 #include <opencode_cache/embedded/release_lease.hpp>
 #include <random>
@@ -17,6 +22,7 @@
 #include "opencode_cache/valkey/script.hpp"
 #include "response_entry.hpp"
 #include "single_flight.hpp"
+#include "valkey/cancellation.hpp"
 
 namespace opencode_cache::cache {
 namespace asio = boost::asio;
@@ -93,7 +99,7 @@ JsonObject response_entry(std::string_view prompt, std::string_view model,
 
 }  // namespace
 
-struct CacheService::Impl {
+struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
   Impl(valkey::Client& c, CacheConfig cfg)
       : client(c),
         config(std::move(cfg)),
@@ -112,6 +118,10 @@ struct CacheService::Impl {
   std::mt19937_64 random{std::random_device{}()};
   std::size_t background_refreshes = 0;
   asio::steady_timer background_done;
+  std::uint64_t refreshes_started = 0;
+  bool closing = false;  // the CacheService was destroyed; background work winds down
+  // One per refresh in flight; a std::map keeps each signal where its slot points.
+  std::map<std::uint64_t, asio::cancellation_signal> refresh_cancellations;
 
   RequestOptions cache_options() const {
     return {.timeout = config.operation_timeout, .wait_for_connection = false};
@@ -132,7 +142,9 @@ struct CacheService::Impl {
     std::optional<valkey::resp::Value> reply;
     try {
       reply = co_await client.command(std::move(command), cache_options());
-    } catch (const valkey::Error&) {
+    } catch (const valkey::Error& e) {
+      // A caller that stopped waiting wants no answer, and Valkey did nothing wrong.
+      if (e.code() == valkey::errc::cancelled) throw;
       ++stats.errors;
     }
     stats.latency.record(Clock::now() - start);
@@ -182,8 +194,8 @@ struct CacheService::Impl {
       auto reply = co_await client.command(std::move(command), session_options());
       stats.latency.record(Clock::now() - start);
       co_return reply;
-    } catch (const valkey::Error&) {
-      ++stats.errors;
+    } catch (const valkey::Error& e) {
+      if (e.code() != valkey::errc::cancelled) ++stats.errors;
       stats.latency.record(Clock::now() - start);
       throw;
     }
@@ -210,9 +222,20 @@ struct CacheService::Impl {
                      const std::string& token) {
     try {
       co_await client.eval(release_lease, one(lease_key), one(token), cache_options());
-    } catch (const valkey::Error&) {
-      ++stats.errors;  // the lease expires by itself
+    } catch (const valkey::Error& e) {
+      if (e.code() != valkey::errc::cancelled) ++stats.errors;  // the lease expires by itself
     }
+  }
+
+  void release_later(std::string namespace_name, std::string lease_key, std::string token) {
+    asio::co_spawn(
+        client.get_executor(),
+        [self = shared_from_this(), namespace_name = std::move(namespace_name),
+         lease_key = std::move(lease_key), token = std::move(token)]() -> Task<void> {
+          if (self->closing) co_return;  // the service is gone: leave the Client alone
+          co_await self->release(self->stats.of(namespace_name), lease_key, token);
+        },
+        asio::detached);
   }
 
   std::vector<std::string> compare_and_set_args(std::string_view old_text,
@@ -246,7 +269,7 @@ struct CacheService::Impl {
   Task<Json> fetch_and_store(NamespaceStats& stats, const std::string& key, const Fetcher& fetcher,
                              const FetchOptions& options) {
     ++stats.fetches;
-    Json value = co_await fetcher();
+    Json value = co_await run_fetcher(fetcher, options);
     if (options.should_cache && !options.should_cache(value)) co_return value;
     const Seconds fresh = options.ttl.value_or(config.ttl.metadata);
     const std::int64_t stored_at = now_ms();
@@ -275,7 +298,12 @@ struct CacheService::Impl {
       } catch (...) {
         failure = std::current_exception();
       }
-      if (acquired) co_await release(stats, lease_key, token);
+      // A cancelled caller can await nothing more: its lease is released on the side, so that
+      // the callers taking over need not wait for it to expire.
+      const bool cancelled =
+          valkey::detail::is_cancelled(co_await asio::this_coro::cancellation_state);
+      if (acquired && !cancelled) co_await release(stats, lease_key, token);
+      if (acquired && cancelled) release_later(options.namespace_name, lease_key, token);
       if (failure) std::rethrow_exception(failure);
       co_return value;
     }
@@ -294,6 +322,7 @@ struct CacheService::Impl {
     while (Clock::now() < give_up) {
       pause.expires_after(config.lease_poll);
       co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+      valkey::detail::throw_if_cancelled(co_await asio::this_coro::cancellation_state);
       if (auto envelope = co_await read_envelope(stats, key)) co_return std::move(envelope->value);
       auto lease = co_await soft(stats, Command("EXISTS", lease_key));
       if (!lease || lease->integer == 0) co_return std::nullopt;  // the holder is gone
@@ -301,47 +330,116 @@ struct CacheService::Impl {
     co_return std::nullopt;
   }
 
+  // One fetch per key in this process. A leader whose caller is cancelled hands over: its
+  // followers wake and one of them leads a fetch of its own, while its other failures (the
+  // fetcher's, a fetch deadline) are every follower's outcome too.
   Task<Json> fetch_coalesced(NamespaceStats& stats, const std::string& key, std::string_view id,
                              const Fetcher& fetcher, const FetchOptions& options) {
-    if (auto flight = flights.find(key)) {
+    while (auto flight = flights.find(key)) {
       ++stats.coalesced;
-      co_return co_await SingleFlight::wait(flight);
+      if (auto value = co_await SingleFlight::wait(flight)) co_return std::move(*value);
+      --stats.coalesced;  // its leader gave up: this caller tries again, maybe as the leader
     }
     auto flight = flights.lead(key, client.get_executor());
+    std::exception_ptr failure;
     try {
       flight->value = co_await fetch_under_lease(stats, key, id, fetcher, options);
     } catch (...) {
-      flight->error = std::current_exception();
+      failure = std::current_exception();
     }
-    flights.finish(key, *flight);
-    if (flight->error) std::rethrow_exception(flight->error);
+    const bool cancelled =
+        valkey::detail::is_cancelled(co_await asio::this_coro::cancellation_state);
+    if (failure && !cancelled) flight->error = failure;
+    flights.finish(key, *flight);  // with neither value nor error: abandoned, a follower leads
+    if (failure) {
+      if (cancelled) throw valkey::detail::cancelled_error();
+      std::rethrow_exception(failure);
+    }
     co_return *flight->value;
   }
 
+  // The fetcher under FetchOptions::fetch_timeout. It runs in a coroutine of its own, so
+  // that a fetcher that ignores cancellation cannot hold its callers past the deadline; it
+  // is cancelled then, and when its caller is.
+  Task<Json> run_fetcher(const Fetcher& fetcher, const FetchOptions& options) {
+    if (options.fetch_timeout.count() == 0) co_return co_await fetcher();
+    auto run = std::make_shared<FetchRun>(client.get_executor());
+    asio::co_spawn(client.get_executor(), fetcher(),
+                   asio::bind_cancellation_slot(run->cancel.slot(),
+                                                [run](std::exception_ptr error, Json value) {
+                                                  run->error = error;
+                                                  run->value = std::move(value);
+                                                  run->done = true;
+                                                  run->wake.cancel();
+                                                }));
+    run->wake.expires_after(options.fetch_timeout);
+    co_await run->wake.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (!run->done) {
+      run->cancel.emit(asio::cancellation_type::terminal);
+      valkey::detail::throw_if_cancelled(co_await asio::this_coro::cancellation_state);
+      throw valkey::Error(valkey::errc::timeout, "the fetcher did not answer within " +
+                                                     std::to_string(options.fetch_timeout.count()) +
+                                                     " ms");
+    }
+    if (run->error) std::rethrow_exception(run->error);
+    co_return std::move(run->value);
+  }
+
+  struct FetchRun {
+    explicit FetchRun(const asio::any_io_executor& executor)
+        : wake(executor, asio::steady_timer::time_point::max()) {}
+    asio::steady_timer wake;
+    asio::cancellation_signal cancel;  // lives as long as the fetcher may use its slot
+    Json value;
+    std::exception_ptr error;
+    bool done = false;
+  };
+
+  // The refresh holds this Impl, and its own copies of the key, options and fetcher (whose
+  // captures the caller must let it own: it runs after the caller returned). Destroying the
+  // CacheService cancels it; it then touches the Client no more.
   void refresh_in_background(std::string key, std::string id, Fetcher fetcher,
                              FetchOptions options) {
     if (flights.find(key)) return;  // a refresh or fetch is already under way
     ++background_refreshes;
+    const std::uint64_t number = ++refreshes_started;
     asio::co_spawn(
         client.get_executor(),
-        [this, key = std::move(key), id = std::move(id), fetcher = std::move(fetcher),
-         options = std::move(options)]() -> Task<void> {
+        [self = shared_from_this(), key = std::move(key), id = std::move(id),
+         fetcher = std::move(fetcher), options = std::move(options)]() -> Task<void> {
           try {
-            co_await fetch_coalesced(stats.of(options.namespace_name), key, id, fetcher, options);
+            co_await self->fetch_coalesced(self->stats.of(options.namespace_name), key, id, fetcher,
+                                           options);
           } catch (...) {
             // The stale value stays until its grace ends; the next caller tries again.
           }
         },
-        [this](const std::exception_ptr&) {
-          if (--background_refreshes == 0) background_done.cancel();
-        });
+        asio::bind_cancellation_slot(
+            refresh_cancellations[number].slot(),
+            [self = shared_from_this(), number](const std::exception_ptr&) {
+              self->refresh_cancellations.erase(number);
+              if (--self->background_refreshes == 0) {
+                self->background_done.cancel();
+              }
+            }));
+  }
+
+  void cancel_background_work() {
+    for (auto& [number, signal] : refresh_cancellations) {
+      signal.emit(asio::cancellation_type::terminal);
+    }
   }
 };
 
 CacheService::CacheService(valkey::Client& client, CacheConfig config)
-    : impl_(std::make_unique<Impl>(client, std::move(config))) {}
+    : impl_(std::make_shared<Impl>(client, std::move(config))) {}
 
-CacheService::~CacheService() = default;
+// Background refreshes keep the Impl alive until they end; they are cancelled here so that
+// they end soon and leave the Client alone.
+CacheService::~CacheService() {
+  impl_->closing = true;
+  impl_->cancel_background_work();
+}
 
 const CacheStats& CacheService::stats() const noexcept {
   return impl_->stats;
@@ -483,8 +581,7 @@ Task<std::uint64_t> CacheService::invalidate_pattern(std::string_view pattern) {
 
 // --- get_or_fetch -------------------------------------------------------------------
 
-Task<Json> CacheService::get_or_fetch(std::string_view id, Fetcher fetcher,
-                                      const FetchOptions& options) {
+Task<Json> CacheService::get_or_fetch(std::string_view id, Fetcher fetcher, FetchOptions options) {
   NamespaceStats& stats = impl_->stats.of(options.namespace_name);
   const std::string key = impl_->keys.key(options.namespace_name, id);
   if (auto envelope = co_await impl_->read_envelope(stats, key)) {

@@ -1,10 +1,12 @@
 // Internal: concurrent callers for one key in this process share one fetch. The first
-// caller leads and fetches; the others wait for its outcome, value or exception.
+// caller leads and fetches; the others wait for its outcome: a value, an exception, or
+// neither when the leader gave up (its caller was cancelled) and one of them must lead.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/value.hpp>
 #include <exception>
@@ -14,6 +16,7 @@
 #include <string>
 
 #include "opencode_cache/valkey/client.hpp"
+#include "valkey/cancellation.hpp"
 
 namespace opencode_cache::cache {
 
@@ -46,12 +49,15 @@ class SingleFlight {
     flight.done_signal.cancel();
   }
 
-  static valkey::Task<boost::json::value> wait(std::shared_ptr<Flight> flight) {
+  // The leader's value; nullopt when it gave up without one. Throws what the leader threw,
+  // and Error(cancelled) when this waiter's own caller is cancelled.
+  static valkey::Task<std::optional<boost::json::value>> wait(std::shared_ptr<Flight> flight) {
     while (!flight->done) {
       co_await flight->done_signal.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+      valkey::detail::throw_if_cancelled(co_await boost::asio::this_coro::cancellation_state);
     }
     if (flight->error) std::rethrow_exception(flight->error);
-    co_return *flight->value;
+    co_return flight->value;
   }
 
   bool empty() const noexcept { return flights_.empty(); }

@@ -147,10 +147,12 @@ struct RateLimiter::Impl {
     std::optional<valkey::resp::Value> reply;
     try {
       reply = co_await client.eval(rate_limit_script(), call.keys, call.args,
-                                   {.timeout = config.timeout});
+                                   {.timeout = config.timeout, .wait_for_connection = false});
     } catch (const valkey::ServerError&) {
       throw;  // the server refused the script: a misconfiguration, not an outage
-    } catch (const valkey::Error&) {
+    } catch (const valkey::Error& e) {
+      // The caller stopped waiting: it wants no decision, and Valkey did nothing wrong.
+      if (e.code() == valkey::errc::cancelled) throw;
       // Unreachable, timed out, or lost mid-call: the failure policy decides below.
     }
     std::vector<Decision> decisions =

@@ -45,6 +45,10 @@ void CircuitBreaker::record_failure(Clock::time_point now) {
   if (trips) move_to(State::open, now);
 }
 
+void CircuitBreaker::record_neutral() noexcept {
+  if (state_ == State::half_open && probes_out_ > 0) --probes_out_;
+}
+
 void CircuitBreaker::move_to(State next, Clock::time_point now) {
   const State previous = state_;
   state_ = next;

@@ -1,6 +1,7 @@
 #include "opencode_cache/valkey/client.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -9,6 +10,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <random>
 
+#include "cancellation.hpp"
+#include "connection_supervisor.hpp"
 #include "handshake.hpp"
 #include "opencode_cache/valkey/backoff.hpp"
 #include "opencode_cache/valkey/circuit_breaker.hpp"
@@ -17,6 +20,7 @@
 #include "opencode_cache/valkey/multiplexer.hpp"
 #include "opencode_cache/valkey/reply.hpp"
 #include "race.hpp"
+#include "supervised_loop.hpp"
 
 namespace opencode_cache::valkey {
 namespace asio = boost::asio;
@@ -24,11 +28,6 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr auto no_throw = asio::as_tuple(asio::use_awaitable);
-
-// Failures that another attempt with the same configuration cannot fix.
-bool is_configuration_failure(std::error_code code) {
-  return code == errc::auth_failed || code == errc::tls_error;
-}
 
 bool is_noscript(const resp::Value& reply) {
   return reply.is_error() && std::string_view(reply.string).starts_with("NOSCRIPT");
@@ -38,17 +37,29 @@ bool info_says_loading(std::string_view info) {
   return info.find("loading:1") != std::string_view::npos;
 }
 
+// Error replies that say "not here, not now" about the server rather than the command: a
+// demoted primary (READONLY), a server loading its dataset (LOADING), a replica whose primary
+// is gone (MASTERDOWN). The connection is reset, and what is safe to send again is.
+bool is_role_refusal(const resp::Value& reply) {
+  if (!reply.is_error()) return false;
+  const std::string_view text = reply.string;
+  return text.starts_with("READONLY") || text.starts_with("LOADING") ||
+         text.starts_with("MASTERDOWN");
+}
+
 }  // namespace
 
 struct Client::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::any_io_executor ex, ClientConfig cfg)
       : executor(std::move(ex)),
         config(std::move(cfg)),
-        mux(config.max_queued_requests),
+        mux(config.max_queued_requests, config.max_in_flight_requests),
         connection(executor, config.parser_limits),
         write_signal(executor),
+        write_done(executor),
         backoff_timer(executor),
-        backoff(config.reconnect),
+        health_timer(executor),
+        supervisor_(detail::supervisor_policy(config)),
         breaker(config.breaker) {
     breaker.on_transition([this](CircuitBreaker::State, CircuitBreaker::State to) {
       ++stats.breaker_transitions;
@@ -61,8 +72,10 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   Multiplexer mux;
   Connection connection;
   asio::steady_timer write_signal;   // the writer sleeps on it; cancel() wakes it
+  asio::steady_timer write_done;     // a reconnect waits on it for a caller's write to end
   asio::steady_timer backoff_timer;  // the pause between reconnect attempts
-  Backoff backoff;
+  asio::steady_timer health_timer;
+  detail::ConnectionSupervisor supervisor_;
   CircuitBreaker breaker;
   std::minstd_rand random{std::random_device{}()};
   ConnectionState state = ConnectionState::idle;
@@ -93,88 +106,31 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     connection.close();
     write_signal.cancel();
     backoff_timer.cancel();
+    health_timer.cancel();
   }
 
   static asio::awaitable<void> run_loop(std::shared_ptr<Impl> self) {
     try {
-      co_await self->keep_connected();
+      co_await detail::run_supervised(*self);
     } catch (const std::exception& e) {
       self->log(std::string("event=loop_failed error=\"") + e.what() + "\"");
     }
     self->loop_running = false;
   }
 
-  asio::awaitable<void> keep_connected() {
-    std::uint32_t failed_attempts = 0;
-    while (state != ConnectionState::closed) {
-      state = stats.connects == 0 ? ConnectionState::connecting : ConnectionState::reconnecting;
-      std::optional<Error> failure;
-      try {
-        co_await establish();
-      } catch (const Error& e) {
-        failure = e;
-      } catch (const std::exception& e) {
-        failure = Error(errc::io_error, e.what());
-      }
-      if (state == ConnectionState::closed) co_return;
-      if (failure) {
-        connection.close();
-        ++stats.connect_failures;
-        breaker.record_failure(CircuitBreaker::Clock::now());
-        if (!co_await pause_after_failure(*failure, ++failed_attempts)) co_return;
-        continue;
-      }
-      failed_attempts = 0;
-      last_error.clear();
-      state = ConnectionState::ready;
-      ++stats.connects;
-      log("event=connected");
-      co_await serve();
-      connection.close();
-      if (state == ConnectionState::closed) co_return;
-      if (quitting) {
-        close();
-        co_return;
-      }
-      ++stats.disconnects;
-      breaker.record_failure(CircuitBreaker::Clock::now());
-      log("event=disconnected error=\"" + last_error_detail + "\"");
-      mux.on_connection_lost(last_error_detail);
-    }
-  }
-
-  // Records a failed connection attempt and waits before the next. False: give up.
-  asio::awaitable<bool> pause_after_failure(const Error& e, std::uint32_t attempt) {
-    last_error = e.code();
-    last_error_detail = e.detail();
-    if (e.code() == errc::protocol_error) ++stats.protocol_errors;
-    if (is_configuration_failure(e.code())) {
-      // Retrying cannot fix credentials or certificates: fail what waits now, not at its
-      // deadline.
-      mux.fail_queued(e.code(), e.detail());
-    } else {
-      mux.on_connect_failed(make_error_code(errc::not_connected), e.detail());
-    }
-    const auto delay = backoff.delay(attempt, std::uniform_real_distribution<double>(0, 1)(random));
-    if (!delay) {
-      log("event=gave_up attempts=" + std::to_string(attempt - 1) + " error=\"" + e.detail() +
-          "\"");
-      mux.fail_queued(
-          make_error_code(errc::not_connected),
-          "gave up after " + std::to_string(attempt - 1) + " reconnect attempts: " + e.detail());
-      state = ConnectionState::idle;
-      co_return false;
-    }
-    log("event=reconnecting attempt=" + std::to_string(attempt) +
-        " delay_ms=" + std::to_string(delay->count()) + " error=\"" + e.detail() + "\"");
-    backoff_timer.expires_after(*delay);
-    co_await backoff_timer.async_wait(no_throw);
-    co_return state != ConnectionState::closed;
-  }
+  // What detail::run_supervised asks of its node.
+  detail::ConnectionSupervisor& supervisor() { return supervisor_; }
+  asio::steady_timer& pause_timer() { return backoff_timer; }
+  void on_dead_connection() { ++stats.health_check_resets; }
+  double jitter() { return std::uniform_real_distribution<double>(0, 1)(random); }
+  bool closed() const { return state == ConnectionState::closed; }
+  bool awaiting_reply() const { return mux.in_flight() > 0; }
+  std::uint64_t bytes_received() const { return connection.bytes_received(); }
 
   // Connects, says hello and waits for the dataset to be loaded, within connect_timeout
   // (the loading wait excepted: a big dataset takes as long as it takes).
   asio::awaitable<void> establish() {
+    state = stats.connects == 0 ? ConnectionState::connecting : ConnectionState::reconnecting;
     auto attempt = [this]() -> asio::awaitable<void> {
       co_await connection.connect(config);
       co_await detail::run_handshake(connection, config);
@@ -186,14 +142,23 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     if (config.ready_check) co_await wait_until_loaded();
   }
 
+  // Each INFO round trip within connect_timeout: a server may load for as long as it takes,
+  // but one that hangs in the middle of answering is not waited for.
   asio::awaitable<void> wait_until_loaded() {
     asio::steady_timer pause(executor);
     while (true) {
-      co_await connection.write(Command("INFO", "persistence").encoded());
-      resp::Value reply = co_await connection.read_reply();
-      if (!reply.is_error() && !info_says_loading(reply.string)) co_return;
-      if (reply.is_error() && ServerError(reply.string).prefix() != "LOADING") {
-        throw Error(errc::server_error, "INFO failed on connect: " + reply.string);
+      std::optional<resp::Value> reply;
+      auto ask = [&]() -> asio::awaitable<void> {
+        co_await connection.write(Command("INFO", "persistence").encoded());
+        reply = co_await connection.read_reply();
+      };
+      if (!co_await detail::finishes_within(ask(), config.connect_timeout)) {
+        throw Error(errc::timeout, "no answer to the ready check (INFO) within " +
+                                       std::to_string(config.connect_timeout.count()) + " ms");
+      }
+      if (!reply->is_error() && !info_says_loading(reply->string)) co_return;
+      if (reply->is_error() && ServerError(reply->string).prefix() != "LOADING") {
+        throw Error(errc::server_error, "INFO failed on connect: " + reply->string);
       }
       log("event=server_loading");
       pause.expires_after(std::chrono::milliseconds(100));
@@ -202,10 +167,73 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
+  void on_connected() {
+    last_error.clear();
+    state = ConnectionState::ready;
+    ++stats.connects;
+    log("event=connected");
+  }
+
+  void on_connect_failed(const Error& e, detail::ConnectionSupervisor::Step next) {
+    connection.close();
+    ++stats.connect_failures;
+    breaker.record_failure(CircuitBreaker::Clock::now());
+    last_error = e.code();
+    last_error_detail = e.detail();
+    if (e.code() == errc::protocol_error) ++stats.protocol_errors;
+    const auto attempt = supervisor_.failed_attempts();
+    if (detail::is_configuration_failure(e.code())) {
+      // Retrying cannot fix credentials or certificates: fail what waits now, not at its
+      // deadline.
+      mux.fail_queued(e.code(), e.detail());
+    } else {
+      mux.on_connect_failed(make_error_code(errc::not_connected), e.detail());
+    }
+    if (next.action == detail::ConnectionSupervisor::Action::give_up) {
+      give_up(attempt - 1, e.detail());
+      return;
+    }
+    log("event=reconnecting attempt=" + std::to_string(attempt) +
+        " delay_ms=" + std::to_string(next.delay.count()) + " error=\"" + e.detail() + "\"");
+  }
+
+  void give_up(std::uint32_t attempts, const std::string& why) {
+    log("event=gave_up attempts=" + std::to_string(attempts) + " error=\"" + why + "\"");
+    mux.fail_queued(make_error_code(errc::not_connected),
+                    "gave up after " + std::to_string(attempts) + " reconnect attempts: " + why);
+    state = ConnectionState::idle;
+  }
+
+  void on_connection_lost(detail::ConnectionSupervisor::Step next) {
+    if (quitting) {
+      close();
+      return;
+    }
+    ++stats.disconnects;
+    breaker.record_failure(CircuitBreaker::Clock::now());
+    log("event=disconnected error=\"" + last_error_detail + "\"");
+    state = ConnectionState::reconnecting;
+    mux.on_connection_lost(last_error_detail);
+    if (next.action == detail::ConnectionSupervisor::Action::wait) {
+      // Dropped right after it was made: backed off like a refused attempt.
+      last_error = make_error_code(errc::io_error);
+      mux.on_connect_failed(make_error_code(errc::not_connected), last_error_detail);
+      log("event=reconnecting attempt=" + std::to_string(supervisor_.failed_attempts()) +
+          " delay_ms=" + std::to_string(next.delay.count()) +
+          " error=\"dropped soon after connecting: " + last_error_detail + "\"");
+    } else if (next.action == detail::ConnectionSupervisor::Action::give_up) {
+      give_up(supervisor_.failed_attempts() - 1, last_error_detail);
+    }
+  }
+
   // Runs the connection until it fails; records why.
   asio::awaitable<void> serve() {
     try {
-      co_await detail::race(read_loop(), write_loop());
+      if (supervisor_.health_checks_enabled()) {
+        co_await detail::race(read_loop(), write_loop(), detail::health_loop(*this, health_timer));
+      } else {
+        co_await detail::race(read_loop(), write_loop());
+      }
     } catch (const Error& e) {
       last_error = e.code();
       last_error_detail = e.detail();
@@ -214,6 +242,13 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       last_error = make_error_code(errc::io_error);
       last_error_detail = e.what();
     }
+    connection.close();
+    // A caller's write may still be pending on the old stream, which the next connect()
+    // replaces: it ends at once on the closed socket, and the reconnect waits for it.
+    while (writing) {
+      write_done.expires_at(asio::steady_timer::time_point::max());
+      co_await write_done.async_wait(no_throw);
+    }
   }
 
   asio::awaitable<void> read_loop() {
@@ -221,23 +256,70 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     while (true) {
       replies.clear();
       co_await connection.read_replies(replies);
-      for (resp::Value& reply : replies) dispatch(std::move(reply));
+      supervisor_.on_bytes_read(detail::ConnectionSupervisor::Clock::now());
+      bool reset = false;
+      for (resp::Value& reply : replies) reset = dispatch(std::move(reply)) || reset;
+      if (reset) {
+        throw Error(errc::io_error, "the server refused commands for its role (" +
+                                        last_role_refusal + "); reconnecting");
+      }
+      if (mux.can_write() && !writing) wake_writer();
     }
   }
 
-  void dispatch(resp::Value&& reply) {
+  std::string last_role_refusal;
+
+  // True when the reply says the connection must be reset (see is_role_refusal).
+  bool dispatch(resp::Value&& reply) {
     if (reply.type == resp::Type::push) {
-      if (push_handler) push_handler(std::move(reply));
-      return;
+      deliver_push(std::move(reply));
+      return false;
+    }
+    if (is_role_refusal(reply)) {
+      last_role_refusal = reply.string.substr(0, reply.string.find(' '));
+      if (!mux.on_role_refusal(std::move(reply))) {
+        throw Error(errc::protocol_error, "a reply arrived with no command waiting for it");
+      }
+      return true;
     }
     if (!mux.on_reply(std::move(reply))) {
       throw Error(errc::protocol_error, "a reply arrived with no command waiting for it");
     }
+    return false;
+  }
+
+  // A throwing handler is the handler's bug, not the connection's: counted, logged, contained.
+  void deliver_push(resp::Value&& reply) {
+    if (!push_handler) return;
+    try {
+      push_handler(std::move(reply));
+    } catch (const std::exception& e) {
+      report_push_handler_error(e.what());
+    } catch (...) {
+      report_push_handler_error("an exception that is not a std::exception");
+    }
+  }
+
+  void report_push_handler_error(const std::string& what) {
+    const std::uint64_t count = ++stats.push_handler_errors;
+    // The 1st, 2nd, 4th, 8th... failure is logged: a handler failing on every push would
+    // flood the log.
+    if ((count & (count - 1)) == 0) {
+      log("event=push_handler_failed push_handler_errors=" + std::to_string(count) + " error=\"" +
+          what + "\"");
+    }
+  }
+
+  void send_health_ping() {
+    auto ping = std::make_shared<Request>();
+    Command("PING").encode_to(ping->payload);
+    if (!mux.enqueue(std::move(ping))) return;  // full queue: commands will show liveness
+    if (!writing) wake_writer();
   }
 
   asio::awaitable<void> write_loop() {
     while (true) {
-      while (!mux.has_queued() || writing) {
+      while (!mux.can_write() || writing) {
         write_signal.expires_at(asio::steady_timer::time_point::max());
         co_await write_signal.async_wait(no_throw);
         auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
@@ -251,13 +333,20 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   asio::awaitable<void> write_queued() {
     writing = true;
     ++stats.writes;
+    if (mux.in_flight() == 0)
+      supervisor_.on_first_in_flight(detail::ConnectionSupervisor::Clock::now());
     try {
       co_await connection.write(mux.prepare_write());
     } catch (...) {
-      writing = false;
+      end_write();
       throw;
     }
+    end_write();
+  }
+
+  void end_write() {
     writing = false;
+    write_done.cancel();
   }
 
   // A command issued on an idle connection goes out at once from its caller, saving the hop
@@ -269,20 +358,27 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
            mux.queued() == 1 && request.payload.size() <= small;
   }
 
+  // Runs in its own coroutine with an empty cancellation slot: the write goes to a socket
+  // that every caller shares, and a caller cancelled half-way through must not cut it short
+  // and leave a partial command on the stream.
   asio::awaitable<void> write_inline() {
-    try {
-      co_await write_queued();
-    } catch (const std::exception&) {
-      // The reader meets the broken connection and settles the command by the usual rules.
-    }
-    if (mux.has_queued()) wake_writer();
+    auto write = [](std::shared_ptr<Impl> self) -> asio::awaitable<void> {
+      try {
+        co_await self->write_queued();
+      } catch (const std::exception&) {
+        // The reader meets the broken connection and settles the command by the usual rules.
+      }
+      if (self->mux.has_queued()) self->wake_writer();
+    };
+    co_await asio::co_spawn(executor, write(shared_from_this()),
+                            asio::bind_cancellation_slot(asio::cancellation_slot(), no_throw));
   }
 
   // Commands that fail without being queued: closed client, refused credentials, open breaker.
   std::optional<Error> refuse_at_once(const RequestOptions& options) {
     if (state == ConnectionState::closed) return Error(errc::closed, "the client was closed");
     // While the last attempt was refused for its credentials or certificates, fail at once.
-    if (state != ConnectionState::ready && is_configuration_failure(last_error)) {
+    if (state != ConnectionState::ready && detail::is_configuration_failure(last_error)) {
       return Error(last_error, last_error_detail);
     }
     if (!options.wait_for_connection && state != ConnectionState::ready && last_error) {
@@ -302,14 +398,16 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   // What the breaker counts as a failure of a command: only its deadline passing. A lost
   // connection or a failed connect is counted once by the connection loop instead, whatever
   // the number of commands it touched: one dropped connection must not open the breaker.
-  static bool is_failure(std::error_code code) { return code == errc::timeout; }
-
+  // Answers (error replies included) are successes; everything else (cancelled, refused before
+  // sending, lost with its connection, closed) says nothing about the server and is neutral.
   void record_outcome(std::error_code code) {
     const auto now = CircuitBreaker::Clock::now();
-    if (code && is_failure(code)) {
+    if (!code) {
+      breaker.record_success(now);
+    } else if (code == errc::timeout) {
       breaker.record_failure(now);
     } else {
-      breaker.record_success(now);
+      breaker.record_neutral();
     }
   }
 
@@ -318,6 +416,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     if (auto refusal = refuse_at_once(options)) {
       // Complete through the executor, never inline: a caller retrying in a loop must not
       // starve every other coroutine on this thread while Valkey is away.
+      detail::throw_if_cancelled(co_await asio::this_coro::cancellation_state);
       co_await asio::post(executor, asio::use_awaitable);
       throw *refusal;
     }
@@ -331,19 +430,60 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       failure = e;
     }
     record_outcome(failure->code());
-    co_await asio::post(executor, asio::use_awaitable);  // as above: never fail inline
+    // As above, never fail inline; but a cancelled caller gets its answer at once: it asked
+    // to stop, and a further co_await would only throw Asio's operation_aborted.
+    if (failure->code() != errc::cancelled) {
+      const auto& state = co_await asio::this_coro::cancellation_state;
+      if (detail::is_cancelled(state)) throw *failure;
+      co_await asio::post(executor, asio::use_awaitable);
+    }
     throw *failure;
   }
 
+  void refuse_any_in(const Pipeline& pipeline) const {
+    if (auto refusal = refusal_in_pipeline(pipeline.commands(), config.dedicated)) {
+      throw Error(errc::unsupported_command, *refusal);
+    }
+  }
+
+  // Inside MULTI ... EXEC every command is refused as on its own: no nested transaction.
+  void refuse_any_in_transaction(const Pipeline& pipeline) const {
+    for (const Command& command : pipeline.commands()) {
+      if (auto refusal = refusal_on_shared_connection(command, config.dedicated)) {
+        throw Error(errc::unsupported_command, *refusal);
+      }
+    }
+  }
+
+  asio::steady_timer::time_point deadline_of(const RequestOptions& options) const {
+    if (options.deadline != asio::steady_timer::time_point{}) return options.deadline;
+    const auto timeout = options.timeout.count() > 0 ? options.timeout : config.command_timeout;
+    return asio::steady_timer::clock_type::now() + timeout;
+  }
+
+  // Whatever way the caller leaves (reply, deadline, cancellation, an exception), its request
+  // is abandoned unless done: nothing is written for it later, its replies are discarded, and
+  // no completion ever touches the caller's finished frame.
+  struct AbandonUnlessDone {
+    Multiplexer& mux;
+    Request& request;
+    ~AbandonUnlessDone() {
+      if (!request.finished()) mux.abandon(request);
+    }
+  };
+
   asio::awaitable<std::vector<resp::Value>> send_and_wait(std::shared_ptr<Request> request,
                                                           const RequestOptions& options) {
+    const auto deadline_at = deadline_of(options);
     request->required_epoch = options.connection_epoch;
     request->reconnects_left = config.max_retries_per_request;
+    request->refusals_left = config.max_retries_per_request;
     request->resends_left = request->resendable ? config.max_retries_per_request : 0;
     if (!mux.enqueue(request)) {
       throw Error(errc::queue_full, std::to_string(config.max_queued_requests) +
                                         " commands already wait for " + config.endpoint());
     }
+    const AbandonUnlessDone abandon_unless_done{mux, *request};
     start_loop();
     if (can_write_inline(*request)) {
       co_await write_inline();
@@ -351,17 +491,33 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       wake_writer();
     }
 
-    const auto timeout = options.timeout.count() > 0 ? options.timeout : config.command_timeout;
-    asio::steady_timer deadline(executor, timeout);
-    request->on_done = [&deadline] { deadline.cancel(); };
-    co_await deadline.async_wait(no_throw);
     if (!request->finished()) {
-      mux.abandon(*request);
-      ++stats.timeouts;
-      throw Error(errc::timeout, "no reply within " + std::to_string(timeout.count()) + " ms");
+      const auto& cancellation = co_await asio::this_coro::cancellation_state;
+      if (detail::is_cancelled(cancellation)) {
+        ++stats.cancellations;
+        throw detail::cancelled_error();
+      }
+      asio::steady_timer deadline(executor, deadline_at);
+      request->on_done = [&deadline] { deadline.cancel(); };
+      co_await deadline.async_wait(no_throw);
+      request->on_done = nullptr;
+      if (!request->finished()) {
+        if (detail::is_cancelled(cancellation)) {
+          ++stats.cancellations;
+          throw detail::cancelled_error();
+        }
+        ++stats.timeouts;
+        throw Error(errc::timeout, "no reply within the deadline of " + describe_budget(options));
+      }
     }
     if (request->error) throw Error(request->error, request->error_detail);
     co_return std::move(request->replies);
+  }
+
+  std::string describe_budget(const RequestOptions& options) const {
+    if (options.deadline != asio::steady_timer::time_point{}) return "the caller's budget";
+    const auto timeout = options.timeout.count() > 0 ? options.timeout : config.command_timeout;
+    return std::to_string(timeout.count()) + " ms";
   }
 };
 
@@ -414,7 +570,10 @@ Task<void> Client::quit() {
   if (impl->state == ConnectionState::ready) {
     impl->quitting = true;
     try {
-      co_await command(Command("QUIT"), {.timeout = {}, .resend_after_disconnect = false});
+      auto request = std::make_shared<Request>();
+      Command("QUIT").encode_to(request->payload);
+      const RequestOptions options{.resend_after_disconnect = false};
+      co_await impl->submit(std::move(request), options);
     } catch (const Error&) {
       // Closing anyway: a lost QUIT reply changes nothing for the caller.
     }
@@ -424,6 +583,9 @@ Task<void> Client::quit() {
 
 Task<resp::Value> Client::command(Command command, RequestOptions options) {
   auto impl = impl_;
+  if (auto refusal = refusal_on_shared_connection(command, impl->config.dedicated)) {
+    throw Error(errc::unsupported_command, *refusal);
+  }
   auto request = std::make_shared<Request>();
   command.encode_to(request->payload);
   request->resendable =
@@ -436,6 +598,7 @@ Task<resp::Value> Client::command(Command command, RequestOptions options) {
 Task<std::vector<resp::Value>> Client::execute(const Pipeline& pipeline, RequestOptions options) {
   auto impl = impl_;
   if (pipeline.empty()) co_return std::vector<resp::Value>{};
+  impl->refuse_any_in(pipeline);
   auto request = std::make_shared<Request>();
   bool read_only = true;
   for (const Command& command : pipeline.commands()) {
@@ -444,10 +607,13 @@ Task<std::vector<resp::Value>> Client::execute(const Pipeline& pipeline, Request
   }
   request->expected_replies = pipeline.size();
   request->resendable = options.resend_after_disconnect.value_or(read_only);
+  // The NOSCRIPT fallbacks spend what is left of the pipeline's budget, not a new one.
+  options.deadline = impl->deadline_of(options);
   std::vector<resp::Value> replies = co_await impl->submit(std::move(request), options);
   for (const Pipeline::ScriptCall& call : pipeline.script_calls()) {
     resp::Value& reply = replies.at(call.index);
     if (!is_noscript(reply)) continue;
+    detail::throw_if_cancelled(co_await asio::this_coro::cancellation_state);
     try {
       reply = co_await command(call.script.eval(call.keys, call.args), options);
     } catch (const ServerError& e) {
@@ -464,6 +630,7 @@ std::uint64_t Client::connection_epoch() const noexcept {
 Task<std::vector<resp::Value>> Client::transaction(const Pipeline& pipeline,
                                                    RequestOptions options) {
   auto impl = impl_;
+  impl->refuse_any_in_transaction(pipeline);
   auto request = std::make_shared<Request>();
   Command("MULTI").encode_to(request->payload);
   for (const Command& command : pipeline.commands()) command.encode_to(request->payload);
@@ -482,6 +649,9 @@ Task<std::vector<resp::Value>> Client::transaction(const Pipeline& pipeline,
 
 Task<resp::Value> Client::eval(const Script& script, const std::vector<std::string>& keys,
                                const std::vector<std::string>& args, RequestOptions options) {
+  auto impl = impl_;
+  // EVALSHA and its EVAL fallback share one budget.
+  options.deadline = impl->deadline_of(options);
   resp::Value reply;
   bool unknown_script = false;
   try {
@@ -490,7 +660,10 @@ Task<resp::Value> Client::eval(const Script& script, const std::vector<std::stri
     if (e.prefix() != "NOSCRIPT") throw;
     unknown_script = true;
   }
-  if (unknown_script) reply = co_await command(script.eval(keys, args), options);
+  if (unknown_script) {
+    detail::throw_if_cancelled(co_await asio::this_coro::cancellation_state);
+    reply = co_await command(script.eval(keys, args), options);
+  }
   co_return reply;
 }
 

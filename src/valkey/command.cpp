@@ -43,6 +43,21 @@ Command& Command::arg(double value) {
   return arg(std::string_view(digits.data(), static_cast<std::size_t>(end - digits.data())));
 }
 
+std::string_view Command::argument(std::size_t index) const noexcept {
+  const std::string_view body = body_;
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < count_; ++i) {
+    // "$<length>\r\n<bytes>\r\n", as arg() wrote it.
+    const std::size_t digits_end = body.find('\r', at);
+    std::size_t length = 0;
+    std::from_chars(body.data() + at + 1, body.data() + digits_end, length);
+    const std::size_t value_at = digits_end + 2;
+    if (i == index) return body.substr(value_at, length);
+    at = value_at + length + 2;
+  }
+  return {};
+}
+
 void Command::encode_to(std::string& out) const {
   out += '*';
   append_number(out, count_);

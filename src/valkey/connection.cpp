@@ -23,11 +23,25 @@ namespace {
 
 constexpr auto no_throw = asio::as_tuple(use_awaitable);
 
-// Commands are small and latency matters more than packet count: no Nagle delay.
-void set_tcp_options(asio::generic::stream_protocol::socket& socket) {
-  const int on = 1;
-  ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-  ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+void set_int_option(int fd, int level, int name, int value) {
+  ::setsockopt(fd, level, name, &value, sizeof value);
+}
+
+// Commands are small and latency matters more than packet count: no Nagle delay. Keepalive
+// probes find an idle connection whose peer vanished in seconds, not the kernel's two hours,
+// and TCP_USER_TIMEOUT bounds how long written bytes may go unacknowledged (the default
+// retransmits for about fifteen minutes).
+void set_tcp_options(asio::generic::stream_protocol::socket& socket, const ClientConfig& config) {
+  const int fd = socket.native_handle();
+  set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+  set_int_option(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+  set_int_option(fd, IPPROTO_TCP, TCP_KEEPIDLE, 5);
+  set_int_option(fd, IPPROTO_TCP, TCP_KEEPINTVL, 2);
+  set_int_option(fd, IPPROTO_TCP, TCP_KEEPCNT, 3);
+  if (config.tcp_user_timeout.count() > 0) {
+    set_int_option(fd, IPPROTO_TCP, TCP_USER_TIMEOUT,
+                   static_cast<int>(config.tcp_user_timeout.count()));
+  }
 }
 
 [[noreturn]] void throw_io(const boost::system::error_code& ec, const std::string& what) {
@@ -85,7 +99,7 @@ asio::awaitable<void> Connection::connect_tcp(const ClientConfig& config) {
     socket_.close(ec);
     auto [connect_ec] = co_await socket_.async_connect(endpoint, no_throw);
     if (!connect_ec) {
-      set_tcp_options(socket_);
+      set_tcp_options(socket_, config);
       co_return;
     }
     last = connect_ec;
@@ -171,6 +185,7 @@ asio::awaitable<void> Connection::read_some() {
   });
   reading_ = false;
   if (ec) throw_io(ec, is_end_of_stream(ec) ? "the server closed the connection" : "read failed");
+  bytes_received_ += n;
   reader_.commit(n);
 }
 

@@ -25,6 +25,8 @@ class ValkeyErrorCategory final : public std::error_category {
       case errc::transaction_aborted: return "transaction aborted: a watched key changed";
       case errc::connection_changed: return "not sent: the connection it depended on was replaced";
       case errc::circuit_open: return "not sent: the circuit breaker is open";
+      case errc::cancelled: return "cancelled by the caller";
+      case errc::unsupported_command: return "not sent: unsupported on a shared connection";
     }
     return "unknown valkey error";
   }

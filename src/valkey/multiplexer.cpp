@@ -33,11 +33,18 @@ void Multiplexer::drop_abandoned_queued() {
 }
 
 const std::string& Multiplexer::prepare_write() {
-  write_buffer_.clear();
+  constexpr std::size_t keep_at_most = 64 * 1024;
+  if (write_buffer_.capacity() > keep_at_most) {
+    std::string().swap(write_buffer_);
+  } else {
+    write_buffer_.clear();
+  }
   // Taken out first: a failure handler below may enqueue, and that request must stay queued.
   std::deque<RequestPtr> writing = std::exchange(queued_, {});
   live_queued_ = 0;
-  for (RequestPtr& request : writing) {
+  auto next = writing.begin();
+  for (; next != writing.end() && in_flight_.size() < max_in_flight_; ++next) {
+    RequestPtr& request = *next;
     if (request->state == Request::State::abandoned) continue;
     if (request->required_epoch != 0 && request->required_epoch != epoch_) {
       fail(*request, make_error_code(errc::connection_changed),
@@ -48,7 +55,28 @@ const std::string& Multiplexer::prepare_write() {
     write_buffer_ += request->payload;
     in_flight_.push_back(std::move(request));
   }
+  // What the cap kept back waits ahead of anything a handler enqueued meanwhile.
+  for (auto it = next; it != writing.end(); ++it) {
+    if ((*it)->state != Request::State::abandoned) ++live_queued_;
+  }
+  queued_.insert(queued_.begin(), std::make_move_iterator(next),
+                 std::make_move_iterator(writing.end()));
   return write_buffer_;
+}
+
+bool Multiplexer::on_role_refusal(resp::Value&& reply) {
+  if (in_flight_.empty()) return false;
+  Request& request = *in_flight_.front();
+  const bool single = request.expected_replies == 1;
+  if (!single || request.state == Request::State::abandoned || request.refusals_left == 0) {
+    return on_reply(std::move(reply));
+  }
+  --request.refusals_left;
+  // Out of flight (replies behind it belong to the requests behind it), kept for the coming
+  // reset, which sends it again ahead of the others.
+  refused_.push_back(std::move(in_flight_.front()));
+  in_flight_.pop_front();
+  return true;
 }
 
 bool Multiplexer::on_reply(resp::Value&& reply) {
@@ -66,6 +94,14 @@ bool Multiplexer::on_reply(resp::Value&& reply) {
 void Multiplexer::on_connection_lost(const std::string& reason) {
   ++epoch_;
   std::deque<RequestPtr> resend;
+  for (RequestPtr& request : refused_) {
+    if (request->state == Request::State::abandoned) continue;
+    request->replies.clear();
+    request->received = 0;
+    request->state = Request::State::queued;
+    resend.push_back(std::move(request));
+  }
+  refused_.clear();
   for (RequestPtr& request : in_flight_) {
     if (request->state == Request::State::abandoned) continue;
     if (request->resendable && request->resends_left > 0) {
@@ -118,6 +154,7 @@ void Multiplexer::fail_queued(std::error_code error, const std::string& detail) 
 void Multiplexer::fail_all(std::error_code error, const std::string& detail) {
   // Steal the in-flight list first: a completion handler may enqueue new requests.
   auto in_flight = std::exchange(in_flight_, {});
+  for (RequestPtr& request : std::exchange(refused_, {})) in_flight.push_front(std::move(request));
   for (RequestPtr& request : in_flight) {
     if (request->state != Request::State::abandoned) fail(*request, error, detail);
   }

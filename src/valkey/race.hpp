@@ -32,6 +32,24 @@ inline boost::asio::awaitable<std::size_t> race(boost::asio::awaitable<void> fir
   co_return order[0];
 }
 
+// The same with three: returns 0, 1 or 2.
+inline boost::asio::awaitable<std::size_t> race(boost::asio::awaitable<void> first,
+                                                boost::asio::awaitable<void> second,
+                                                boost::asio::awaitable<void> third) {
+  namespace asio = boost::asio;
+  auto executor = co_await asio::this_coro::executor;
+  auto [order, first_error, second_error, third_error] =
+      co_await asio::experimental::make_parallel_group(
+          asio::co_spawn(executor, std::move(first), asio::deferred),
+          asio::co_spawn(executor, std::move(second), asio::deferred),
+          asio::co_spawn(executor, std::move(third), asio::deferred))
+          .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+  const std::exception_ptr& winner_error =
+      order[0] == 0 ? first_error : (order[0] == 1 ? second_error : third_error);
+  if (winner_error) std::rethrow_exception(winner_error);
+  co_return order[0];
+}
+
 inline boost::asio::awaitable<void> sleep_for(std::chrono::milliseconds duration) {
   namespace asio = boost::asio;
   asio::steady_timer timer(co_await asio::this_coro::executor, duration);

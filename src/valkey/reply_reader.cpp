@@ -10,7 +10,12 @@ namespace opencode_cache::valkey {
 
 std::span<char> ReplyReader::prepare() {
   const std::size_t unparsed = end_ - begin_;
-  const std::size_t wanted = std::max(parser_.bytes_needed(), unparsed + min_read);
+  // Room for the rest of a large reply, but never more than twice what has arrived (and a
+  // first step): a peer's declared length is a claim, and memory follows the bytes that back
+  // it. Doubling keeps a large bulk to few reads and copies all the same.
+  const std::size_t growth_cap = std::max(2 * unparsed, first_large_step);
+  const std::size_t wanted =
+      std::max(std::min(parser_.bytes_needed(), growth_cap), unparsed + min_read);
   if (unparsed == 0 && buffer_.size() > max_idle_capacity) {
     // One large reply must not pin its memory for the life of the connection.
     buffer_ = std::vector<char>(min_read);

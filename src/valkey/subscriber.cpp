@@ -13,10 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "connection_supervisor.hpp"
 #include "handshake.hpp"
-#include "opencode_cache/valkey/backoff.hpp"
 #include "opencode_cache/valkey/connection.hpp"
 #include "race.hpp"
+#include "supervised_loop.hpp"
 
 namespace opencode_cache::valkey {
 namespace asio = boost::asio;
@@ -56,19 +57,24 @@ struct Subscriber::Impl : std::enable_shared_from_this<Impl> {
         config(std::move(cfg)),
         options(opts),
         connection(executor, config.parser_limits),
-        backoff(config.reconnect),
+        supervisor_(detail::supervisor_policy(config)),
         write_signal(executor),
-        backoff_timer(executor) {}
+        backoff_timer(executor),
+        health_timer(executor) {}
 
   asio::any_io_executor executor;
   ClientConfig config;
   SubscriberOptions options;
   Connection connection;
   SubscriptionSet set;
-  Backoff backoff;
+  detail::ConnectionSupervisor supervisor_;
   std::minstd_rand random{std::random_device{}()};
   asio::steady_timer write_signal;   // the writer sleeps on it; cancel() wakes it
   asio::steady_timer backoff_timer;  // the pause between reconnect attempts
+  asio::steady_timer health_timer;
+  // After a reconnect, the last command that restores the subscriptions.
+  std::optional<std::uint64_t> restored_through;
+  std::function<void()> on_resubscribed;
   std::string outbox;
   std::deque<Message> inbox;  // messages of handler-less subscriptions, for next()
   // Timers of callers waiting for a change; every change cancels them all and each caller
@@ -88,10 +94,19 @@ struct Subscriber::Impl : std::enable_shared_from_this<Impl> {
     for (asio::steady_timer* timer : waiters) timer->cancel();
   }
 
+  // `bytes` came from the SubscriptionSet, which counted the command(s) as sent.
   void send(const std::string& bytes) {
     if (bytes.empty()) return;
+    if (waiting_since_nothing()) {
+      supervisor_.on_first_in_flight(detail::ConnectionSupervisor::Clock::now());
+    }
     outbox += bytes;
     write_signal.cancel();
+  }
+
+  // Before this send, everything sent had been answered (the set already counts this one).
+  bool waiting_since_nothing() const {
+    return set.last_sent() > 0 && set.settled(set.last_sent() - 1);
   }
 
   void start_loop() {
@@ -107,6 +122,7 @@ struct Subscriber::Impl : std::enable_shared_from_this<Impl> {
     connection.close();
     write_signal.cancel();
     backoff_timer.cancel();
+    health_timer.cancel();
     wake_waiters();
   }
 
@@ -132,82 +148,26 @@ struct Subscriber::Impl : std::enable_shared_from_this<Impl> {
 
   static asio::awaitable<void> run_loop(std::shared_ptr<Impl> self) {
     try {
-      co_await self->keep_connected();
+      co_await detail::run_supervised(*self);
     } catch (const std::exception& e) {
       self->log(std::string("event=loop_failed error=\"") + e.what() + "\"");
     }
     self->loop_running = false;
   }
 
-  asio::awaitable<void> keep_connected() {
-    std::uint32_t failed_attempts = 0;
-    while (state != ConnectionState::closed) {
-      state = stats.connects == 0 ? ConnectionState::connecting : ConnectionState::reconnecting;
-      std::optional<Error> failure;
-      try {
-        co_await establish();
-      } catch (const Error& e) {
-        failure = e;
-      } catch (const std::exception& e) {
-        failure = Error(errc::io_error, e.what());
-      }
-      if (state == ConnectionState::closed) co_return;
-      if (failure) {
-        connection.close();
-        ++stats.connect_failures;
-        if (!co_await pause_after_failure(*failure, ++failed_attempts)) co_return;
-        continue;
-      }
-      failed_attempts = 0;
-      co_await serve_connection();
-      if (state == ConnectionState::closed) co_return;
-      ++stats.disconnects;
-      log("event=disconnected error=\"" + last_error + "\"");
-    }
-  }
-
-  asio::awaitable<void> serve_connection() {
-    refusal.reset();
-    state = ConnectionState::ready;
-    ++stats.connects;
-    log("event=connected subscriptions=" + std::to_string(set.size()));
-    outbox.clear();
-    send(set.on_connected());  // everything wanted, in one write
-    wake_waiters();
-    try {
-      co_await detail::race(read_loop(), write_loop());
-    } catch (const std::exception& e) {
-      last_error = e.what();
-    }
-    connection.close();
-    set.on_disconnected();
-    wake_waiters();  // pings in flight are lost, unsubscribes settled
-  }
-
-  // False: give up (until the next call starts again).
-  asio::awaitable<bool> pause_after_failure(const Error& e, std::uint32_t attempt) {
-    // Retrying cannot fix credentials: fail waiting callers now rather than at their deadline.
-    if (e.code() == errc::auth_failed) refusal = e;
-    const auto delay = backoff.delay(attempt, std::uniform_real_distribution<double>(0, 1)(random));
-    if (!delay) {
-      log("event=gave_up attempts=" + std::to_string(attempt - 1) + " error=\"" + e.detail() +
-          "\"");
-      refusal = Error(errc::not_connected, "gave up after " + std::to_string(attempt - 1) +
-                                               " reconnect attempts: " + e.detail());
-      state = ConnectionState::idle;
-      wake_waiters();
-      co_return false;
-    }
-    wake_waiters();
-    log("event=reconnecting attempt=" + std::to_string(attempt) +
-        " delay_ms=" + std::to_string(delay->count()) + " error=\"" + e.detail() + "\"");
-    backoff_timer.expires_after(*delay);
-    co_await backoff_timer.async_wait(no_throw);
-    co_return state != ConnectionState::closed;
-  }
+  // What detail::run_supervised asks of its node.
+  detail::ConnectionSupervisor& supervisor() { return supervisor_; }
+  asio::steady_timer& pause_timer() { return backoff_timer; }
+  double jitter() { return std::uniform_real_distribution<double>(0, 1)(random); }
+  bool closed() const { return state == ConnectionState::closed; }
+  bool awaiting_reply() const { return !set.settled(set.last_sent()); }
+  std::uint64_t bytes_received() const { return connection.bytes_received(); }
+  void on_dead_connection() { ++stats.health_check_resets; }
+  void send_health_ping() { send(set.ping()); }
 
   // No ready check: SUBSCRIBE works while the server loads its dataset.
   asio::awaitable<void> establish() {
+    state = stats.connects == 0 ? ConnectionState::connecting : ConnectionState::reconnecting;
     auto attempt = [this]() -> asio::awaitable<void> {
       co_await connection.connect(config);
       co_await handshake();
@@ -228,11 +188,90 @@ struct Subscriber::Impl : std::enable_shared_from_this<Impl> {
     co_await detail::run_handshake(connection, subscriber_config);
   }
 
+  void on_connected() {
+    refusal.reset();
+    state = ConnectionState::ready;
+    const bool reconnected = stats.connects > 0;
+    ++stats.connects;
+    log("event=connected subscriptions=" + std::to_string(set.size()));
+    outbox.clear();
+    send(set.on_connected());  // everything wanted, in one write
+    if (reconnected) restored_through = set.last_sent();
+    wake_waiters();
+    tell_if_resubscribed();
+  }
+
+  // Messages published while disconnected are lost: once every restored subscription is
+  // confirmed, the resubscribed handler lets users of invalidations flush what they hold.
+  void tell_if_resubscribed() {
+    if (!restored_through || !set.settled(*restored_through)) return;
+    restored_through.reset();
+    ++stats.resubscriptions;
+    if (!on_resubscribed) return;
+    try {
+      on_resubscribed();
+    } catch (const std::exception& e) {
+      log(std::string("event=resubscribed_handler_failed error=\"") + e.what() + "\"");
+    } catch (...) {
+      log("event=resubscribed_handler_failed");
+    }
+  }
+
+  void on_connect_failed(const Error& e, detail::ConnectionSupervisor::Step next) {
+    connection.close();
+    ++stats.connect_failures;
+    // Retrying cannot fix credentials or certificates: fail waiting callers now rather than at
+    // their deadline.
+    if (detail::is_configuration_failure(e.code())) refusal = e;
+    const auto attempt = supervisor_.failed_attempts();
+    if (next.action == detail::ConnectionSupervisor::Action::give_up) {
+      give_up(attempt - 1, e.detail());
+      return;
+    }
+    wake_waiters();
+    log("event=reconnecting attempt=" + std::to_string(attempt) +
+        " delay_ms=" + std::to_string(next.delay.count()) + " error=\"" + e.detail() + "\"");
+  }
+
+  void give_up(std::uint32_t attempts, const std::string& why) {
+    log("event=gave_up attempts=" + std::to_string(attempts) + " error=\"" + why + "\"");
+    refusal = Error(errc::not_connected,
+                    "gave up after " + std::to_string(attempts) + " reconnect attempts: " + why);
+    state = ConnectionState::idle;
+    wake_waiters();
+  }
+
+  void on_connection_lost(detail::ConnectionSupervisor::Step next) {
+    ++stats.disconnects;
+    state = ConnectionState::reconnecting;
+    log("event=disconnected error=\"" + last_error + "\"");
+    if (next.action == detail::ConnectionSupervisor::Action::give_up) {
+      give_up(supervisor_.failed_attempts() - 1, last_error);
+    }
+  }
+
+  asio::awaitable<void> serve() {
+    try {
+      if (supervisor_.health_checks_enabled()) {
+        co_await detail::race(read_loop(), write_loop(), detail::health_loop(*this, health_timer));
+      } else {
+        co_await detail::race(read_loop(), write_loop());
+      }
+    } catch (const std::exception& e) {
+      last_error = e.what();
+    }
+    connection.close();
+    set.on_disconnected();
+    restored_through.reset();
+    wake_waiters();  // pings in flight are lost, unsubscribes settled
+  }
+
   asio::awaitable<void> read_loop() {
     std::vector<resp::Value> frames;
     while (true) {
       frames.clear();
       co_await connection.read_replies(frames);
+      supervisor_.on_bytes_read(detail::ConnectionSupervisor::Clock::now());
       for (resp::Value& frame : frames) {
         if (state == ConnectionState::closed) co_return;
         handle(set.on_frame(std::move(frame)));
@@ -265,6 +304,7 @@ struct Subscriber::Impl : std::enable_shared_from_this<Impl> {
       case PubSubEvent::Type::pong: break;
     }
     wake_waiters();
+    tell_if_resubscribed();
   }
 
   void deliver(PubSubEvent& event) {
@@ -378,6 +418,10 @@ SubscriberStats Subscriber::stats() const noexcept {
 
 void Subscriber::close() {
   impl_->close();
+}
+
+void Subscriber::on_resubscribed(std::function<void()> handler) {
+  impl_->on_resubscribed = std::move(handler);
 }
 
 // Each call holds the Impl: a Subscriber destroyed meanwhile leaves it valid until then.

@@ -209,9 +209,10 @@ TEST_F(GetOrFetchTest, StaleValueIsServedAndRefreshedInTheBackground) {
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);
-    int calls = 0;
-    const cache::Fetcher fetcher = [&]() -> cache::Task<Json> {
-      ++calls;
+    // The fetcher owns what it captures: it runs after this caller has returned.
+    auto calls = std::make_shared<int>(0);
+    const cache::Fetcher fetcher = [calls]() -> cache::Task<Json> {
+      ++*calls;
       co_return Json("new");
     };
     cache::FetchOptions options;
@@ -219,10 +220,10 @@ TEST_F(GetOrFetchTest, StaleValueIsServedAndRefreshedInTheBackground) {
     options.stale_grace = 60s;
     EXPECT_EQ(co_await cache.get_or_fetch("models", fetcher, options), Json("old"));
     co_await cache.drain();
-    EXPECT_EQ(calls, 1);
+    EXPECT_EQ(*calls, 1);
     EXPECT_EQ(cache.stats().total().stale_served, 1u);
     EXPECT_EQ(co_await cache.get_or_fetch("models", fetcher, options), Json("new"));
-    EXPECT_EQ(calls, 1);
+    EXPECT_EQ(*calls, 1);
     // Hard TTL = fresh + grace.
     EXPECT_EQ(co_await client.ttl("opencode:fetch:models"), 90);
   });

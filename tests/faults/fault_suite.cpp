@@ -29,6 +29,7 @@
 
 #include "opencode_cache/cache/cache_service.hpp"
 #include "opencode_cache/valkey/client.hpp"
+#include "support/fault_proxy.hpp"
 #include "support/valkey_server.hpp"
 
 namespace opencode_cache::faults {
@@ -224,11 +225,13 @@ struct Performed {
 // cache stats is its own), on an event loop thread of its own.
 class Load {
  public:
-  Load(const testing::ValkeyServer& server, const SuiteOptions& options, bool session_check)
+  // `port`: where the primary's address leads (the server, or a proxy in front of it).
+  Load(std::uint16_t port, const SuiteOptions& options, bool session_check)
       : options_(options), session_check_(session_check), all_done_(io_) {
     valkey::ClientConfig config;
-    config.host = server.host();
-    config.port = server.port();
+    config.host = "127.0.0.1";
+    config.port = port;
+    config.health_check_interval = options.health_check_interval;
     config.client_name = "opencode-cache-faults";
     config.command_timeout = command_timeout;
     config.connect_timeout = connect_timeout;
@@ -619,7 +622,42 @@ std::uint64_t info_number(std::string_view info, std::string_view name) {
   return parse_number(rest);
 }
 
-Timeline inject(Fault fault, testing::ValkeyServer& server) {
+// What stands around the server for the faults that need more than the server itself.
+struct Surroundings {
+  testing::FaultProxy* address = nullptr;    // the primary's address, as clients reach it
+  testing::ValkeyServer* standby = nullptr;  // a replica of the primary, promoted by failover
+};
+
+std::uint64_t replication_offset(const testing::ValkeyServer& server) {
+  return info_number(server.cli({"INFO", "replication"}), "master_repl_offset");
+}
+
+void wait_for_replica(const testing::ValkeyServer& replica) {
+  const auto give_up = Clock::now() + setup_limit;
+  while (replica.cli({"INFO", "replication"}).find("master_link_status:up") == std::string::npos) {
+    if (Clock::now() > give_up) throw std::runtime_error("the replica never synced");
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+// A manual failover as Sentinel does it: writes paused on the primary until the replica has
+// all of them, the replica promoted, the old primary made its replica, the address moved, and
+// writes let go (they meet READONLY on the old primary and go to the new one).
+void fail_over(testing::ValkeyServer& primary, testing::ValkeyServer& standby,
+               testing::FaultProxy& address) {
+  primary.cli({"CLIENT", "PAUSE", "5000", "WRITE"});
+  const auto give_up = Clock::now() + setup_limit;
+  while (replication_offset(standby) < replication_offset(primary)) {
+    if (Clock::now() > give_up) throw std::runtime_error("the replica never caught up");
+    std::this_thread::sleep_for(5ms);
+  }
+  standby.cli({"REPLICAOF", "NO", "ONE"});
+  primary.cli({"REPLICAOF", "127.0.0.1", std::to_string(standby.port())});
+  address.retarget(standby.port());
+  primary.cli({"CLIENT", "UNPAUSE"});
+}
+
+Timeline inject(Fault fault, testing::ValkeyServer& server, const Surroundings& around) {
   Timeline timeline;
   timeline.fault_start = Clock::now();
   switch (fault) {
@@ -673,6 +711,8 @@ Timeline inject(Fault fault, testing::ValkeyServer& server) {
       }
       break;
     }
+    case Fault::blackhole: around.address->blackhole_open_connections(); break;
+    case Fault::demoted_primary: fail_over(server, *around.standby, *around.address); break;
   }
   timeline.fault_end = Clock::now();
   return timeline;
@@ -816,7 +856,9 @@ void judge(Fault fault, const Timeline& timeline, const Load& load, const SuiteO
   }
   // The fault must have reached the client. CLIENT KILL may well pass unseen by callers (reads
   // in flight are sent again); the reconnects show it happened.
-  if (fault == Fault::client_kill ? report.reconnects == 0 : report.degraded + report.failed == 0) {
+  // A paused failover may pass unseen by callers too.
+  const bool reconnects_show_it = fault == Fault::client_kill || fault == Fault::demoted_primary;
+  if (reconnects_show_it ? report.reconnects == 0 : report.degraded + report.failed == 0) {
     problems.push_back("the fault had no visible effect on the client");
   }
   if (report.outage_read_hits > 0) {
@@ -846,15 +888,22 @@ void judge(Fault fault, const Timeline& timeline, const Load& load, const SuiteO
       }
       break;
     case Fault::slow_server: break;
+    case Fault::blackhole:
+      if (report.reconnects == 0)
+        problems.push_back("the black-holed connection was never replaced");
+      break;
+    case Fault::demoted_primary:
+      if (report.reconnects == 0) problems.push_back("the client never left the demoted primary");
+      break;
   }
 }
 
 }  // namespace
 
 const std::vector<Fault>& all_faults() {
-  static const std::vector<Fault> faults = {Fault::kill_restart, Fault::sigstop,
-                                            Fault::client_kill,  Fault::empty_restart,
-                                            Fault::oom,          Fault::slow_server};
+  static const std::vector<Fault> faults = {
+      Fault::kill_restart, Fault::sigstop,     Fault::client_kill, Fault::empty_restart,
+      Fault::oom,          Fault::slow_server, Fault::blackhole,   Fault::demoted_primary};
   return faults;
 }
 
@@ -866,6 +915,8 @@ std::string_view name(Fault fault) noexcept {
     case Fault::empty_restart: return "empty_restart";
     case Fault::oom: return "oom";
     case Fault::slow_server: return "slow_server";
+    case Fault::blackhole: return "blackhole";
+    case Fault::demoted_primary: return "demoted_primary";
   }
   return "unknown";
 }
@@ -878,6 +929,9 @@ std::string_view description(Fault fault) noexcept {
     case Fault::empty_restart: return "SIGTERM and restart at once: keys and scripts gone";
     case Fault::oom: return "maxmemory reached with noeviction for 2 s: writes refused (OOM)";
     case Fault::slow_server: return "DEBUG SLEEP 0.5, 4 times 150 ms apart";
+    case Fault::blackhole: return "the open connection carries nothing more, no FIN or RST";
+    case Fault::demoted_primary:
+      return "failover: writes paused, replica promoted, primary demoted, address moved";
   }
   return "";
 }
@@ -895,10 +949,19 @@ FaultReport run_fault(Fault fault, const SuiteOptions& options) {
   report.session_check = fault != Fault::empty_restart;
 
   testing::ValkeyServer server(server_options(fault));
-  Load load(server, options, report.session_check);
+  std::optional<testing::ValkeyServer> standby;
+  if (fault == Fault::demoted_primary) {
+    standby.emplace(server_options(fault));
+    standby->cli({"REPLICAOF", "127.0.0.1", std::to_string(server.port())});
+    wait_for_replica(*standby);
+  }
+  std::optional<testing::FaultProxy> address;
+  if (fault == Fault::blackhole || fault == Fault::demoted_primary) address.emplace(server.port());
+  Load load(address ? address->port() : server.port(), options, report.session_check);
   load.start();
   std::this_thread::sleep_for(options.warmup);
-  const Timeline timeline = inject(fault, server);
+  const Surroundings around{address ? &*address : nullptr, standby ? &*standby : nullptr};
+  const Timeline timeline = inject(fault, server, around);
   std::this_thread::sleep_for(options.settle);
   const bool stopped_in_time = load.stop();
 

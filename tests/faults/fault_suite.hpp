@@ -30,6 +30,9 @@ enum class Fault : std::uint8_t {
   empty_restart,  // stopped and started again at once with an empty dataset: keys and scripts gone
   oom,            // maxmemory reached with noeviction: writes get OOM replies
   slow_server,    // DEBUG SLEEP, several times: the server stalls, then catches up
+  blackhole,      // the connection stops carrying bytes, without FIN or RST (a partition)
+  demoted_primary,  // failover: the primary becomes a replica, its replica the primary, and the
+                    // address moves; the old connection now answers writes with READONLY
 };
 
 const std::vector<Fault>& all_faults();
@@ -46,6 +49,8 @@ struct SuiteOptions {
   std::chrono::milliseconds min_stable{1000};      // all-ok load needed after recovery
   // How far past its budget a request may end: scheduling on a busy (or sanitized) build.
   std::chrono::milliseconds slack{250};
+  // The client's health check: a dead connection is found within twice this.
+  std::chrono::milliseconds health_check_interval{500};
   bool verbose = false;  // the client's state-change log lines go to stderr
 };
 

@@ -79,5 +79,17 @@ TEST(FaultInjection, SlowServer) {
   EXPECT_GT(report.degraded, 0u) << "cache reads give up on a stalled server";
 }
 
+TEST(FaultInjection, BlackHoledConnection) {
+  const FaultReport report = run_and_check(Fault::blackhole);
+  EXPECT_TRUE(report.session_check);
+  EXPECT_GE(report.reconnects, 1u) << "the health check replaced the silent connection";
+}
+
+TEST(FaultInjection, DemotedPrimary) {
+  const FaultReport report = run_and_check(Fault::demoted_primary);
+  EXPECT_TRUE(report.session_check) << "no acknowledged write is lost in a paused failover";
+  EXPECT_GE(report.reconnects, 1u) << "the client left the demoted primary";
+}
+
 }  // namespace
 }  // namespace opencode_cache::faults

@@ -25,8 +25,10 @@ struct Fleet {
   std::vector<std::unique_ptr<RateLimiter>> limiters;
 };
 
-Fleet make_fleet(Executor ex, const valkey::ClientConfig& client_config,
-                 const RateLimiterConfig& config) {
+// Atomicity is the point here, not latency: decisions get all the time they need, so that a
+// loaded machine does not turn slow decisions into fail-open ones.
+Fleet make_fleet(Executor ex, const valkey::ClientConfig& client_config, RateLimiterConfig config) {
+  config.timeout = std::chrono::seconds(30);
   Fleet fleet;
   for (int i = 0; i < clients; ++i) {
     fleet.clients.push_back(std::make_unique<valkey::Client>(ex, client_config));

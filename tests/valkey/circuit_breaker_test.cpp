@@ -55,6 +55,21 @@ TEST(CircuitBreaker, HalfOpenAdmitsOneProbeWhoseOutcomeDecides) {
   EXPECT_TRUE(breaker.allow(t0 + 2200ms));
 }
 
+TEST(CircuitBreaker, NeutralOutcomesNeitherCloseNorOpenButFreeTheProbe) {
+  CircuitBreaker breaker({.consecutive_failures = 2, .cool_down = 1s});
+  breaker.record_failure(t0);
+  breaker.record_neutral();  // a cancelled command does not break the run of failures
+  breaker.record_failure(t0);
+  EXPECT_EQ(breaker.state(), State::open);
+  EXPECT_TRUE(breaker.allow(t0 + 1s));
+  EXPECT_FALSE(breaker.allow(t0 + 1s));
+  breaker.record_neutral();  // the probe's caller gave up: no verdict
+  EXPECT_EQ(breaker.state(), State::half_open);
+  EXPECT_TRUE(breaker.allow(t0 + 1s)) << "the next command probes instead";
+  breaker.record_success(t0 + 1s);
+  EXPECT_EQ(breaker.state(), State::closed);
+}
+
 TEST(CircuitBreaker, OpensOnTheFailureRateOverTheWindow) {
   CircuitBreaker breaker(
       {.consecutive_failures = 1000, .failure_rate = 0.5, .min_requests = 10, .window = 10s});

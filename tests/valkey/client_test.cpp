@@ -327,24 +327,6 @@ TEST_F(ClientTest, WrongPasswordFailsFastWithoutARetryStorm) {
   EXPECT_LE(count(stats) - count(connections_before), 5);
 }
 
-TEST_F(ClientTest, PushMessagesReachTheHandler) {
-  auto& valkey = server();
-  auto config = config_for(valkey);
-  run_async([&](Executor ex) -> awaitable<void> {
-    Client client(ex, config);
-    std::vector<valkey::resp::Value> pushes;
-    client.on_push([&](valkey::resp::Value&& push) { pushes.push_back(std::move(push)); });
-    co_await client.command(Command("CLIENT", "TRACKING", "ON"));
-    co_await client.get("tracked");
-    Client writer(ex, config);
-    co_await writer.set("tracked", "changed");
-    co_await wait_until([&] { return !pushes.empty(); });
-    EXPECT_EQ(pushes[0].type, Type::push);
-    EXPECT_EQ(pushes[0].elements.at(0).string, "invalidate");
-    EXPECT_EQ(co_await client.get("tracked"), "changed");
-  });
-}
-
 TEST_F(ClientTest, QuitClosesAndLaterCommandsFail) {
   auto config = config_for(server());
   run_async([&](Executor ex) -> awaitable<void> {

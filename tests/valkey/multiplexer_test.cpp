@@ -468,3 +468,115 @@ TEST(Multiplexer, RequestQueuedByAHandlerDuringConnectFailedIsNotLost) {
 
 }  // namespace
 }  // namespace opencode_cache::testing
+
+namespace opencode_cache::testing {
+namespace {
+
+using valkey::Multiplexer;
+using valkey::Request;
+
+std::shared_ptr<Request> request_with(const std::string& payload) {
+  auto request = std::make_shared<Request>();
+  request->payload = payload;
+  return request;
+}
+
+valkey::resp::Value error_reply(const std::string& text) {
+  return valkey::resp::Value{.type = valkey::resp::Type::simple_error, .string = text};
+}
+
+valkey::resp::Value ok_reply() {
+  return valkey::resp::Value{.type = valkey::resp::Type::simple_string, .string = "OK"};
+}
+
+TEST(MultiplexerBounds, InFlightCapKeepsTheRestQueuedInOrder) {
+  Multiplexer mux(100, 2);
+  auto a = request_with("a;"), b = request_with("b;"), c = request_with("c;");
+  mux.enqueue(a);
+  mux.enqueue(b);
+  mux.enqueue(c);
+  EXPECT_EQ(mux.prepare_write(), "a;b;");
+  EXPECT_EQ(mux.in_flight(), 2u);
+  EXPECT_EQ(mux.queued(), 1u);
+  EXPECT_FALSE(mux.can_write()) << "the cap is reached";
+  auto d = request_with("d;");
+  mux.enqueue(d);
+  ASSERT_TRUE(mux.on_reply(ok_reply()));
+  EXPECT_TRUE(mux.can_write());
+  EXPECT_EQ(mux.prepare_write(), "c;") << "the oldest waiting goes first, one slot free";
+  ASSERT_TRUE(mux.on_reply(ok_reply()));
+  ASSERT_TRUE(mux.on_reply(ok_reply()));
+  EXPECT_EQ(mux.prepare_write(), "d;");
+}
+
+TEST(MultiplexerBounds, ALargeWriteBufferIsReleasedAtTheNextWrite) {
+  Multiplexer mux(100);
+  mux.enqueue(request_with(std::string(1024 * 1024, 'x')));
+  EXPECT_EQ(mux.prepare_write().size(), 1024u * 1024u);
+  mux.on_reply(ok_reply());
+  mux.enqueue(request_with("small"));
+  EXPECT_EQ(mux.prepare_write(), "small");
+  EXPECT_LE(mux.write_buffer_capacity(), 64u * 1024u);
+}
+
+TEST(MultiplexerRoleRefusal, ARefusedSingleCommandIsSentAgainAfterTheReset) {
+  Multiplexer mux(100);
+  auto write = request_with("INCR;");
+  write->refusals_left = 1;
+  auto read = request_with("GET;");
+  read->resendable = true;
+  read->resends_left = 1;
+  mux.enqueue(write);
+  mux.enqueue(read);
+  mux.prepare_write();
+  ASSERT_TRUE(
+      mux.on_role_refusal(error_reply("READONLY You can't write against a read only replica.")));
+  EXPECT_FALSE(write->finished()) << "the caller does not see the refusal";
+  EXPECT_EQ(mux.refused(), 1u);
+  ASSERT_TRUE(mux.on_reply(ok_reply())) << "the next reply belongs to the next request";
+  EXPECT_TRUE(read->finished());
+  mux.on_connection_lost("reset after READONLY");
+  EXPECT_EQ(mux.prepare_write(), "INCR;") << "it did not run, so it may run now";
+  ASSERT_TRUE(mux.on_reply(ok_reply()));
+  EXPECT_TRUE(write->finished());
+  EXPECT_FALSE(write->error);
+}
+
+TEST(MultiplexerRoleRefusal, WithoutRetriesLeftTheRefusalIsTheAnswer) {
+  Multiplexer mux(100);
+  auto write = request_with("SET;");
+  mux.enqueue(write);
+  mux.prepare_write();
+  ASSERT_TRUE(mux.on_role_refusal(error_reply("READONLY no")));
+  ASSERT_TRUE(write->finished());
+  ASSERT_EQ(write->replies.size(), 1u);
+  EXPECT_EQ(write->replies[0].string, "READONLY no");
+}
+
+TEST(MultiplexerRoleRefusal, APipelineGetsTheRefusalAsOneOfItsReplies) {
+  Multiplexer mux(100);
+  auto pipeline = request_with("SET;SET;");
+  pipeline->expected_replies = 2;
+  pipeline->refusals_left = 3;
+  mux.enqueue(pipeline);
+  mux.prepare_write();
+  ASSERT_TRUE(mux.on_reply(ok_reply()));
+  ASSERT_TRUE(mux.on_role_refusal(error_reply("READONLY no")));
+  ASSERT_TRUE(pipeline->finished()) << "part of it ran: it cannot simply run again";
+  EXPECT_EQ(pipeline->replies.at(1).string, "READONLY no");
+}
+
+TEST(MultiplexerRoleRefusal, ClosingFailsRefusedRequestsToo) {
+  Multiplexer mux(100);
+  auto write = request_with("SET;");
+  write->refusals_left = 1;
+  mux.enqueue(write);
+  mux.prepare_write();
+  mux.on_role_refusal(error_reply("LOADING"));
+  mux.fail_all(make_error_code(valkey::errc::closed), "closed");
+  ASSERT_TRUE(write->finished());
+  EXPECT_EQ(write->error, valkey::errc::closed);
+}
+
+}  // namespace
+}  // namespace opencode_cache::testing

@@ -6,8 +6,11 @@
 // are dropped, each counted, and nothing throws into the caller. Sessions are state, not
 // cache: their failures throw valkey::Error.
 //
-// A CacheService lives on its Client's executor. Background refreshes (stale-while-
-// revalidate) refer to it: await drain() before destroying it while its loop still runs.
+// A CacheService lives on its Client's executor, and the Client must outlive it. Background
+// refreshes (stale-while-revalidate) own what they use: destroying the CacheService with one
+// in flight cancels it, and drain() waits for them to end. A caller cancelled through its
+// cancellation slot gets valkey::Error(errc::cancelled), soft paths included: cancellation is
+// neither a miss nor an error of Valkey.
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -40,6 +43,10 @@ struct WriteOptions {
   std::optional<Seconds> ttl;  // instead of the namespace's default
 };
 
+// Fetches the value get_or_fetch stores. It must own what it captures (by value or shared_ptr,
+// never [&]): with stale_grace it runs in the background after its caller has returned, and
+// with fetch_timeout it may outlive its caller's wait. It may be cancelled (a fetch deadline,
+// its caller cancelled); the other callers waiting for it then fetch for themselves.
 using Fetcher = std::function<Task<Json>()>;
 
 // Not an aggregate on purpose: g++ 12 destroys aggregate temporaries that own memory twice
@@ -59,6 +66,9 @@ struct FetchOptions {
   std::function<bool(const Json&)> should_cache;
   // Coordinate with other processes through a lease in Valkey (one of them fetches).
   bool cross_process = true;
+  // The longest a fetch may take; past it the fetcher is cancelled and every caller waiting
+  // for it gets Error(timeout), nothing is stored. Zero: no limit of the cache's own.
+  std::chrono::milliseconds fetch_timeout{0};
 };
 
 struct ServerInfo {
@@ -115,10 +125,12 @@ class CacheService {
   // one fetch; across processes a lease lets one fetch while the others wait for its value
   // (up to CacheConfig::lease_wait, then they fetch themselves). Fetcher errors reach every
   // waiting caller and are never cached. With Valkey unreachable the fetcher is called.
-  Task<Json> get_or_fetch(std::string_view key, Fetcher fetcher, const FetchOptions& options = {});
+  // The options are taken by value: the task may run after the call's full expression
+  // (co_spawn), and must not refer to a temporary that is gone by then.
+  Task<Json> get_or_fetch(std::string_view key, Fetcher fetcher, FetchOptions options = {});
   template <class T>
   Task<T> get_or_fetch_as(std::string_view key, std::function<Task<T>()> fetcher,
-                          const FetchOptions& options = {}) {
+                          FetchOptions options = {}) {
     Json value = co_await get_or_fetch(
         key,
         [fetcher = std::move(fetcher)]() -> Task<Json> {
@@ -148,7 +160,7 @@ class CacheService {
 
  private:
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace opencode_cache::cache

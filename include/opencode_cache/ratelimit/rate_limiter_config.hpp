@@ -40,8 +40,10 @@ struct RateLimiterConfig {
   // <key_prefix>:ratelimit-gcra:<type>:<id> (GCRA, a plain string).
   std::string key_prefix = "opencode";
   // The deadline of one decision's round trip; zero means the client's command_timeout. After
-  // it, the limit's failure policy decides.
-  std::chrono::milliseconds timeout{0};
+  // it, the limit's failure policy decides. Short, because a decision stands in front of
+  // every request: a slow limiter must not become a slow API. While the connection is down
+  // after a failure, decisions do not wait for a reconnect: the policy applies at once.
+  std::chrono::milliseconds timeout{100};
   // Retry-After given with a fail_closed rejection, when nobody knows when a slot frees.
   std::chrono::milliseconds unavailable_retry_after{1000};
   std::optional<LocalFallbackConfig> local_fallback;

@@ -38,6 +38,10 @@ class CircuitBreaker {
   bool allow(Clock::time_point now);
   void record_success(Clock::time_point now);
   void record_failure(Clock::time_point now);
+  // A command that ended without a verdict on the server (cancelled by its caller, refused
+  // before it was sent, lost with its connection): counts for nothing, but a probe it was
+  // frees its place, so that the next command probes instead.
+  void record_neutral() noexcept;
 
   State state() const noexcept { return state_; }
   std::uint64_t transitions() const noexcept { return transitions_; }

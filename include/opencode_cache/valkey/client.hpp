@@ -33,6 +33,9 @@ using Task = boost::asio::awaitable<T>;
 struct RequestOptions {
   // The deadline from now; zero means the client's command_timeout.
   std::chrono::milliseconds timeout{0};
+  // An absolute deadline, which wins over `timeout` when set: one budget shared by several
+  // calls (a request's whole time to answer, a fallback after a first try).
+  std::chrono::steady_clock::time_point deadline{};
   // False: while the connection is down after a failure (lost, or an attempt failed), fail
   // at once with not_connected instead of waiting for a reconnect, which goes on in the
   // background. The first connection is still waited for. For caches, where a quick miss
@@ -61,10 +64,13 @@ struct ClientStats {
   std::uint64_t connect_failures = 0;
   std::uint64_t disconnects = 0;
   std::uint64_t timeouts = 0;
-  std::uint64_t protocol_errors = 0;  // malformed replies; each reset the connection
-  std::uint64_t writes = 0;           // socket writes: fewer than commands when pipelining works
-  std::uint64_t breaker_rejections = 0;   // commands refused at once by the open breaker
+  std::uint64_t protocol_errors = 0;     // malformed replies; each reset the connection
+  std::uint64_t writes = 0;              // socket writes: fewer than commands when pipelining works
+  std::uint64_t breaker_rejections = 0;  // commands refused at once by the open breaker
   std::uint64_t breaker_transitions = 0;
+  std::uint64_t cancellations = 0;  // callers that stopped waiting through their cancellation slot
+  std::uint64_t health_check_resets = 0;  // connections found dead by the health check
+  std::uint64_t push_handler_errors = 0;  // exceptions thrown by the on_push handler, contained
 };
 
 class Client {

@@ -41,6 +41,21 @@ struct ClientConfig {
   std::uint32_t max_retries_per_request = 3;
   // Commands that may wait for a connection; beyond, new commands fail with queue_full.
   std::size_t max_queued_requests = 65536;
+  // Requests (a command, or a pipeline) written and not yet answered on the connection; beyond,
+  // they wait in the queue above. Bounds the memory one connection holds for replies.
+  std::size_t max_in_flight_requests = 1024;
+
+  // Dead peers: a connection with nothing to read for this long sends PING, and one that reads
+  // nothing for twice this while a reply is due is reset and reconnected. Zero turns it off.
+  std::chrono::milliseconds health_check_interval{2000};
+  // TCP_USER_TIMEOUT: how long written bytes may stay unacknowledged before the kernel drops
+  // the connection. TCP keepalive probes idle connections after 5 s, every 2 s, 3 times.
+  std::chrono::milliseconds tcp_user_timeout{10000};
+
+  // A Client used by one caller at a time (a worker that blocks on a queue): blocking
+  // commands (BLPOP, XREAD BLOCK, WAIT...) are allowed on it. On a shared Client they would
+  // stall every other caller behind them, so Client::command refuses them.
+  bool dedicated = false;
 
   BackoffPolicy reconnect;
   // In front of the server: after repeated failures, commands fail at once with

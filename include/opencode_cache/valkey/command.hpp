@@ -46,6 +46,9 @@ class Command {
   // The command's name as given (first argument), for routing and retry decisions.
   std::string_view name() const noexcept { return name_; }
   std::size_t argument_count() const noexcept { return count_; }
+  // Argument `index` (0 is the name); empty past the end. Walks the encoding: for the rare
+  // decisions that need a subcommand or an option, not for hot paths.
+  std::string_view argument(std::size_t index) const noexcept;
   bool empty() const noexcept { return count_ == 0; }
 
   // Appends the RESP encoding to `out`.

@@ -5,6 +5,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
+#include <cstdint>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -38,6 +39,8 @@ class Connection {
 
   void close() noexcept;
   bool is_open() const noexcept { return socket_.is_open(); }
+  // Bytes read over the connection's whole life: a reply still arriving is progress too.
+  std::uint64_t bytes_received() const noexcept { return bytes_received_; }
 
  private:
   struct Tls;
@@ -57,6 +60,7 @@ class Connection {
   std::unique_ptr<Tls> tls_;
   ReplyReader reader_;
   bool reading_ = false;  // a read_some is pending
+  std::uint64_t bytes_received_ = 0;
 };
 
 }  // namespace opencode_cache::valkey

@@ -25,6 +25,9 @@ enum class errc {
   transaction_aborted,  // EXEC did not run: a WATCHed key changed
   connection_changed,   // not sent: it depended on a connection (WATCH) that was replaced
   circuit_open,         // not sent: the circuit breaker is open after repeated failures
+  cancelled,            // the caller's cancellation slot fired (operator||, parallel_group, a
+                        // cancellation_signal); the command may still run on the server
+  unsupported_command,  // refused: the command would change or block the shared connection
 };
 
 const std::error_category& error_category() noexcept;

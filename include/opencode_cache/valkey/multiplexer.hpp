@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -29,6 +30,8 @@ struct Request {
   std::uint32_t resends_left = 0;
   // Failed connection attempts this request may wait through before it fails.
   std::uint32_t reconnects_left = 0;
+  // Times a refusal by the server's role (READONLY, LOADING, MASTERDOWN) may send it again.
+  std::uint32_t refusals_left = 0;
   // Non-zero: write only on the connection of this epoch (see Multiplexer::epoch()), else
   // fail with connection_changed. WATCH state lives and dies with one connection.
   std::uint64_t required_epoch = 0;
@@ -46,23 +49,39 @@ class Multiplexer {
  public:
   using RequestPtr = std::shared_ptr<Request>;
 
-  explicit Multiplexer(std::size_t max_queued) : max_queued_(max_queued) {}
+  // At most `max_in_flight` requests are written and unanswered at once; beyond, they wait
+  // in the queue (bounded by `max_queued`) as they do for a connection.
+  explicit Multiplexer(std::size_t max_queued,
+                       std::size_t max_in_flight = std::numeric_limits<std::size_t>::max())
+      : max_queued_(max_queued), max_in_flight_(max_in_flight) {}
 
   // Queues a request; false when max_queued requests already wait to be written.
   bool enqueue(RequestPtr request);
   bool has_queued() const noexcept { return live_queued_ > 0; }
+  // Something queued may be written now: the in-flight cap leaves room.
+  bool can_write() const noexcept { return has_queued() && in_flight_.size() < max_in_flight_; }
   std::size_t queued() const noexcept { return live_queued_; }
   std::size_t in_flight() const noexcept { return in_flight_.size(); }
+  // Refused for the server's role and waiting for the reset that sends them again.
+  std::size_t refused() const noexcept { return refused_.size(); }
   // Which connection is current: starts at 1 and grows by one at every connection lost.
   std::uint64_t epoch() const noexcept { return epoch_; }
 
-  // Moves every queued request in flight and returns their bytes as one buffer, valid
-  // until the next call.
+  // Moves queued requests in flight, as many as the cap allows, and returns their bytes as one
+  // buffer, valid until the next call. A large buffer is released at the next call, so that one
+  // burst does not hold its memory for the connection's life.
   const std::string& prepare_write();
+  std::size_t write_buffer_capacity() const noexcept { return write_buffer_.capacity(); }
 
   // A reply from the server for the oldest request in flight. False when nothing is in
   // flight: the stream is out of step and the connection must be reset.
   bool on_reply(resp::Value&& reply);
+  // The oldest request's command was refused for the server's role or state (READONLY from a
+  // demoted primary, LOADING, MASTERDOWN): the connection is about to be reset. A single
+  // command refused that way did not run, so it is marked to be sent again on the next
+  // connection while its refusals_left last; otherwise the reply is delivered as any other.
+  // False when nothing is in flight.
+  bool on_role_refusal(resp::Value&& reply);
 
   // The connection dropped (`reason` says why): requests in flight are queued again ahead of
   // the others if they are resendable and have resends left; the rest fail with
@@ -85,10 +104,12 @@ class Multiplexer {
   void drop_abandoned_queued();
 
   std::size_t max_queued_;
+  std::size_t max_in_flight_;
   std::uint64_t epoch_ = 1;
   std::size_t live_queued_ = 0;  // queued_ minus the abandoned ones still in it
   std::deque<RequestPtr> queued_;
   std::deque<RequestPtr> in_flight_;
+  std::deque<RequestPtr> refused_;  // refused for the server's role; resent after the reset
   std::string write_buffer_;
 };
 

@@ -14,8 +14,9 @@ class ReplyReader {
  public:
   explicit ReplyReader(resp::ParserLimits limits = {}) : parser_(limits) {}
 
-  // Free space to read into: at least what the reply being parsed still needs, so that
-  // a large bulk string arrives in few reads and is never re-scanned.
+  // Free space to read into: what the reply being parsed still needs, so that a large bulk
+  // string arrives in few reads and is never re-scanned; but growing with the bytes that
+  // arrive (at most doubling), not with the length the peer declares.
   std::span<char> prepare();
   void commit(std::size_t bytes) noexcept { end_ += bytes; }
 
@@ -26,10 +27,12 @@ class ReplyReader {
   // Forgets buffered bytes and any partial reply (a new connection).
   void reset();
   std::size_t buffered() const noexcept { return end_ - begin_; }
+  std::size_t capacity() const noexcept { return buffer_.size(); }
 
  private:
   static constexpr std::size_t min_read = std::size_t{16} * 1024;
   static constexpr std::size_t max_idle_capacity = std::size_t{1024} * 1024;
+  static constexpr std::size_t first_large_step = std::size_t{1024} * 1024;
 
   resp::Parser parser_;
   resp::ValueBuilder builder_;

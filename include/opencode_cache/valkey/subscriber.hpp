@@ -4,7 +4,9 @@
 // Messages reach the subscription's handler, or, for a subscription without one, the stream
 // read with next(); either way in the order the server sent them. A handler that throws is
 // counted and logged, and its subscription goes on. After a reconnect every subscription is
-// restored. Publish with Client::publish (or json::publish below).
+// restored (on_resubscribed tells when). A connection that reads nothing for twice
+// config.health_check_interval while a reply is due (PING is sent when idle) is reset.
+// Publish with Client::publish (or json::publish below).
 //
 // Like Client, a Subscriber belongs to one executor: call it only from coroutines running
 // there. Handlers run on that executor, one message at a time: a slow handler delays
@@ -43,6 +45,8 @@ struct SubscriberStats {
   std::uint64_t messages = 0;       // delivered to a handler or the stream
   std::uint64_t handler_errors = 0;
   std::uint64_t dropped_messages = 0;
+  std::uint64_t resubscriptions = 0;      // reconnects whose restored subscriptions all settled
+  std::uint64_t health_check_resets = 0;  // connections found dead by the health check
 };
 
 class Subscriber {
@@ -78,6 +82,12 @@ class Subscriber {
   // A round trip on the subscriber's connection, for liveness checks. Throws Error(timeout,
   // connection_lost, not_connected, closed).
   Task<void> ping();
+
+  // Called after a reconnect, once the server has settled every restored subscription.
+  // Messages published while the connection was down are lost, so a user that keeps state
+  // from them (a near cache fed by invalidations) flushes it here. Runs on the executor; an
+  // exception it throws is logged and contained.
+  void on_resubscribed(std::function<void()> handler);
 
   // Stops at once: no handler runs after it; waiting calls fail with errc::closed.
   void close();
