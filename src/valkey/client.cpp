@@ -11,13 +11,13 @@
 #include <random>
 
 #include "cancellation.hpp"
+#include "command_table.hpp"
+#include "connection.hpp"
 #include "connection_supervisor.hpp"
 #include "handshake.hpp"
+#include "multiplexer.hpp"
 #include "opencode_cache/valkey/backoff.hpp"
 #include "opencode_cache/valkey/circuit_breaker.hpp"
-#include "opencode_cache/valkey/command_table.hpp"
-#include "opencode_cache/valkey/connection.hpp"
-#include "opencode_cache/valkey/multiplexer.hpp"
 #include "opencode_cache/valkey/reply.hpp"
 #include "race.hpp"
 #include "supervised_loop.hpp"

@@ -1,4 +1,4 @@
-#include "opencode_cache/valkey/command_table.hpp"
+#include "command_table.hpp"
 
 #include <algorithm>
 #include <array>

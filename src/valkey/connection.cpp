@@ -1,4 +1,4 @@
-#include "opencode_cache/valkey/connection.hpp"
+#include "connection.hpp"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>

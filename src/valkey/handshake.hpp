@@ -4,9 +4,9 @@
 #include <boost/asio/awaitable.hpp>
 #include <vector>
 
+#include "connection.hpp"
 #include "opencode_cache/valkey/client_config.hpp"
 #include "opencode_cache/valkey/command.hpp"
-#include "opencode_cache/valkey/connection.hpp"
 
 namespace opencode_cache::valkey::detail {
 

@@ -1,4 +1,4 @@
-#include "opencode_cache/valkey/multiplexer.hpp"
+#include "multiplexer.hpp"
 
 #include <algorithm>
 #include <utility>

@@ -1,4 +1,4 @@
-#include "opencode_cache/valkey/reply_reader.hpp"
+#include "reply_reader.hpp"
 
 #include <algorithm>
 #include <cstring>

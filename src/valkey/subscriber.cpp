@@ -13,10 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "connection.hpp"
 #include "connection_supervisor.hpp"
 #include "handshake.hpp"
-#include "opencode_cache/valkey/connection.hpp"
 #include "race.hpp"
+#include "subscription_set.hpp"
 #include "supervised_loop.hpp"
 
 namespace opencode_cache::valkey {

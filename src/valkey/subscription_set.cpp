@@ -1,4 +1,4 @@
-#include "opencode_cache/valkey/subscription_set.hpp"
+#include "subscription_set.hpp"
 
 #include <utility>
 

@@ -1,6 +1,6 @@
 // Which commands the client may send again on its own after a dropped connection.
 
-#include "opencode_cache/valkey/command_table.hpp"
+#include "valkey/command_table.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // The sans-I/O multiplexer: write order, reply matching, pipelines, abandoned requests,
 // dropped connections, failed reconnects, the queue bound and failing everything.
 
-#include "opencode_cache/valkey/multiplexer.hpp"
+#include "valkey/multiplexer.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // ReplyReader: whole replies out of bytes that arrive in arbitrary pieces.
 
-#include "opencode_cache/valkey/reply_reader.hpp"
+#include "valkey/reply_reader.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

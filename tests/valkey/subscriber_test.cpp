@@ -15,6 +15,7 @@
 #include "opencode_cache/valkey/pipeline.hpp"
 #include "support/async_test.hpp"
 #include "support/valkey_server.hpp"
+#include "valkey/subscription_set.hpp"
 
 namespace opencode_cache::testing {
 namespace {

@@ -16,10 +16,10 @@
 #include <string>
 
 #include "opencode_cache/valkey/client.hpp"
-#include "opencode_cache/valkey/connection.hpp"
 #include "support/async_test.hpp"
 #include "support/test_certificates.hpp"
 #include "support/valkey_server.hpp"
+#include "valkey/connection.hpp"
 
 namespace opencode_cache::testing {
 namespace {

@@ -27,7 +27,7 @@
 #include "opencode_cache/valkey/client.hpp"
 #include "opencode_cache/valkey/client_config.hpp"
 #include "opencode_cache/valkey/error.hpp"
-#include "opencode_cache/valkey/subscription_set.hpp"
+#include "opencode_cache/valkey/message.hpp"
 
 namespace opencode_cache::valkey {
 

@@ -1,5 +1,5 @@
-// Sans-I/O core of one multiplexed connection: the queue of commands waiting to be written,
-// the commands in flight in the order they were written, and what happens to each when
+// Internal: sans-I/O core of one multiplexed connection: the queue of commands waiting to be
+// written, the commands in flight in the order they were written, and what happens to each when
 // replies arrive, when the connection drops, and when reconnecting fails. No sockets,
 // no clocks: the client drives it and does the I/O.
 #pragma once

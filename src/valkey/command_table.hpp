@@ -1,4 +1,5 @@
-// What the client knows about commands by name, for decisions it must make without the server.
+// Internal: what the client knows about commands by name, for decisions it must make without the
+// server.
 #pragma once
 
 #include <optional>

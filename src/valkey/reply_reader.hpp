@@ -1,4 +1,4 @@
-// Turns the bytes of a connection into whole replies: a read buffer, the parser and the
+// Internal: turns the bytes of a connection into whole replies: a read buffer, the parser and the
 // value builder. Sans-I/O: the caller reads into prepare() and commit()s what arrived.
 #pragma once
 

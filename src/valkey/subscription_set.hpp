@@ -1,4 +1,4 @@
-// The protocol core of a pub/sub connection, sans I/O: which channels and patterns are
+// Internal: the protocol core of a pub/sub connection, sans I/O: which channels and patterns are
 // wanted, which the server has confirmed, which reply belongs to which command sent, and
 // how RESP3 push frames turn into messages.
 //
@@ -15,17 +15,10 @@
 #include <optional>
 #include <string>
 
+#include "opencode_cache/valkey/message.hpp"
 #include "opencode_cache/valkey/resp_value.hpp"
 
 namespace opencode_cache::valkey {
-
-struct Message {
-  std::string channel;
-  std::string pattern;  // the pattern that matched (psubscribe); empty for subscribe
-  std::string payload;
-};
-
-using MessageHandler = std::function<void(const Message&)>;
 
 struct Subscription {
   enum class Kind : std::uint8_t { channel, pattern };

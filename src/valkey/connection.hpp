@@ -1,4 +1,4 @@
-// The I/O edge of the client: one stream socket to Valkey (TCP, TCP with TLS, or Unix),
+// Internal: the I/O edge of the client: one stream socket to Valkey (TCP, TCP with TLS, or Unix),
 // with timeouts.
 #pragma once
 
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "opencode_cache/valkey/client_config.hpp"
-#include "opencode_cache/valkey/reply_reader.hpp"
+#include "reply_reader.hpp"
 
 namespace opencode_cache::valkey {
 
