@@ -76,8 +76,9 @@ Headers json_headers() {
   return headers;
 }
 
-Task<void> send_error(Responder& responder, int status, std::string_view message,
-                      Headers headers = {}) {
+// No default for `headers`: g++ 12 mishandles default arguments of coroutines
+// (docs/coroutine-pitfalls.md).
+Task<void> send_error(Responder& responder, int status, std::string_view message, Headers headers) {
   const auto shape = http::error_shape(status);
   headers.emplace_back("content-type", "application/json");
   co_await responder.send(status, std::move(headers),
@@ -193,7 +194,7 @@ struct Dispatcher::Impl {
     // co_await is not allowed inside a handler.
     if (failed) {
       if (!responder.started()) {
-        co_await send_error(responder, 500, "internal error");
+        co_await send_error(responder, 500, "internal error", Headers());
       } else {
         responder.reset();
       }
@@ -243,10 +244,9 @@ struct Dispatcher::Impl {
     if (!method.empty() && request.method != method) {
       Headers allow;
       allow.emplace_back("allow", std::string(method));
-      co_await send_error(
-          responder, 405,
-          "method " + request.method + " not allowed here; use " + std::string(method),
-          std::move(allow));
+      const std::string message =
+          "method " + request.method + " not allowed here; use " + std::string(method);
+      co_await send_error(responder, 405, message, std::move(allow));
       co_return;
     }
     switch (route.endpoint) {
@@ -260,17 +260,18 @@ struct Dispatcher::Impl {
         co_await responder.send(200, std::move(headers), registry.render());
         co_return;
       }
-      case Endpoint::not_found:
-        co_await send_error(responder, 404,
-                            "no such route: " + request.method + " " +
-                                request.target.substr(0, request.target.find('?')));
+      case Endpoint::not_found: {
+        const std::string message = "no such route: " + request.method + " " +
+                                    request.target.substr(0, request.target.find('?'));
+        co_await send_error(responder, 404, message, Headers());
+      }
         co_return;
       default: break;
     }
     const Provider& provider = *route.provider;
     auto authenticated = flow::authenticate(config, provider, request.headers);
     if (!authenticated) {
-      co_await send_error(responder, 401, "missing or unknown gateway API key");
+      co_await send_error(responder, 401, "missing or unknown gateway API key", Headers());
       co_return;
     }
     user = std::move(*authenticated);
@@ -317,7 +318,8 @@ struct Dispatcher::Impl {
     if (ratelimit::all_allowed(decisions)) co_return true;
     const auto& binding = ratelimit::binding_decision(decisions);
     metrics.rate_limited[limit_type_index(binding.type)].add();
-    co_await send_error(responder, 429, "rate limit exceeded (" + binding.type + ")", headers);
+    const std::string message = "rate limit exceeded (" + binding.type + ")";
+    co_await send_error(responder, 429, message, headers);
     co_return false;
   }
 
@@ -394,8 +396,9 @@ struct Dispatcher::Impl {
       limits.max_bytes = config.max_body_bytes;
       auto parsed = gateway::parse_request_json(request.body, limits);
       if (!parsed.ok() || !parsed.value.is_object()) {
-        co_await send_error(responder, 400,
-                            parsed.ok() ? "the request body must be a JSON object" : parsed.error);
+        const std::string message =
+            parsed.ok() ? std::string("the request body must be a JSON object") : parsed.error;
+        co_await send_error(responder, 400, message, Headers());
         co_return;
       }
       body = std::move(parsed.value);
