@@ -357,7 +357,6 @@ TEST_F(GatewayTest, GatewayKeysIdentifyUsersAndRefuseOthers) {
   EXPECT_EQ(right.status, 200);
   EXPECT_THAT(upstream.authorizations(), ::testing::ElementsAre("Bearer provider-key"));
   EXPECT_EQ(server().cli({"EXISTS", "opencode:ratelimit:user:alice"}), "1");
-  EXPECT_EQ(upstream.calls(), 0u);
 }
 
 TEST_F(GatewayTest, IdleAndSlowClientsAreCutOff) {

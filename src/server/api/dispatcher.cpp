@@ -283,17 +283,18 @@ struct Dispatcher::Impl {
   }
 
   Task<void> readiness(Responder& responder) {
+    // Always a PING: while the breaker is open it is refused at once, and after the
+    // cool-down it is the probe that closes the breaker again.
     std::string reason;
-    if (client.breaker_state() != valkey::CircuitBreaker::State::closed) {
+    try {
+      valkey::RequestOptions options;
+      options.timeout = std::chrono::milliseconds(1000);
+      co_await client.command(valkey::Command("PING"), options);
+    } catch (const std::exception& e) {
+      reason = std::string("valkey unreachable: ") + e.what();
+    }
+    if (reason.empty() && client.breaker_state() != valkey::CircuitBreaker::State::closed) {
       reason = "valkey circuit breaker is open";
-    } else {
-      try {
-        valkey::RequestOptions options;
-        options.timeout = std::chrono::milliseconds(1000);
-        co_await client.command(valkey::Command("PING"), options);
-      } catch (const std::exception& e) {
-        reason = std::string("valkey unreachable: ") + e.what();
-      }
     }
     if (reason.empty()) {
       co_await responder.send(200, json_headers(), R"({"status":"ready"})");
@@ -437,12 +438,18 @@ struct Dispatcher::Impl {
     }
 
     Headers headers;
-    headers.emplace_back("x-cache", std::string(name_of(lookup.result)));
-    headers.emplace_back("x-cache-key", key);
     if (!co_await admit(user, *route.provider, lookup.result != CacheResult::hit, headers,
                         responder)) {
       co_return;
     }
+    // The limiter's round trip gave identical requests time to start a flight.
+    if (!joined && !lookup.entry && !controls.no_store) joined = flights.find(flight_key);
+    // A flight that has finished is an answer in memory on its way to Valkey: a hit.
+    if (joined && joined->done && lookup.result == CacheResult::miss) {
+      lookup.result = CacheResult::hit;
+    }
+    headers.emplace_back("x-cache", std::string(name_of(lookup.result)));
+    headers.emplace_back("x-cache-key", key);
     if (lookup.entry) {
       co_await replay(*lookup.entry, std::move(headers), responder);
       co_return;
