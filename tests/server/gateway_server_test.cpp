@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <boost/json/parse.hpp>
 #include <chrono>
 #include <map>
 #include <thread>
@@ -71,6 +72,11 @@ class GatewayTest : public ValkeyTest {
     if (at == std::string::npos) return "";
     const std::size_t start = at + name.size() + 2;
     return text.substr(start, text.find('\n', start) - start);
+  }
+
+  std::uint64_t count(const std::string& name) {
+    const std::string value = metric(name);
+    return value.empty() ? 0 : std::stoull(value);
   }
 
   FakeUpstream upstream;
@@ -167,6 +173,65 @@ TEST_F(GatewayTest, ClientDisconnectingMidStreamDoesNotPoisonTheEntry) {
   EXPECT_THAT(next.body, HasSubstr("finish_reason\":\"tool_calls"));
   EXPECT_EQ(again.body, next.body);
   EXPECT_EQ(again.header("x-cache"), "HIT");
+}
+
+TEST_F(GatewayTest, StreamedEntryAnswersANonStreamingRequestAssembled) {
+  start();
+  HttpClient http = client();
+  const auto streamed = http.post("/v1/chat/completions", chat_body("conv", true));
+  const auto json = http.post("/v1/chat/completions", chat_body("conv", false));
+  EXPECT_EQ(streamed.header("x-cache"), "MISS");
+  EXPECT_EQ(json.header("x-cache"), "HIT");
+  EXPECT_EQ(json.header("x-cache-converted"), "stream-to-json");
+  EXPECT_EQ(json.header("content-type"), "application/json");
+  const auto completion = boost::json::parse(json.body).as_object();
+  EXPECT_EQ(completion.at("object"), "chat.completion");
+  const auto& message = completion.at("choices").as_array().at(0).at("message").as_object();
+  EXPECT_EQ(message.at("content"), "answer 1 to conv");
+  EXPECT_EQ(message.at("reasoning_content"), "thinking about it");
+  EXPECT_EQ(message.at("tool_calls").as_array().at(0).at("function").at("arguments"),
+            "{\"path\":\"a\"}");
+  EXPECT_EQ(upstream.calls(), 1u);
+}
+
+TEST_F(GatewayTest, JsonEntryAnswersAStreamingRequestWithSynthesisedChunks) {
+  start();
+  HttpClient http = client();
+  http.post("/v1/chat/completions", chat_body("conv2", false));
+  const auto streamed = http.post("/v1/chat/completions", chat_body("conv2", true));
+  EXPECT_EQ(streamed.header("x-cache"), "HIT");
+  EXPECT_EQ(streamed.header("x-cache-converted"), "json-to-stream");
+  EXPECT_EQ(streamed.header("content-type"), "text/event-stream");
+  EXPECT_THAT(streamed.body, HasSubstr("answer 1 to conv2"));
+  EXPECT_THAT(streamed.body, HasSubstr("\"choices\":[]"));
+  EXPECT_TRUE(streamed.body.ends_with("data: [DONE]\n\n"));
+  EXPECT_EQ(upstream.calls(), 1u);
+}
+
+TEST_F(GatewayTest, StreamingFollowerOfAJsonRequestGetsKeepAlivesThenChunks) {
+  start({{"OPENCODE_CACHE_KEEPALIVE_MS", "20"}});
+  HttpResponse leader;
+  HttpResponse follower;
+  std::thread first([&] {
+    leader =
+        HttpClient(gateway->port()).post("/v1/chat/completions", chat_body("ka", false, "hold"));
+  });
+  ASSERT_TRUE(eventually([&] { return upstream.calls() == 1; }));
+  std::thread second([&] {
+    follower =
+        HttpClient(gateway->port()).post("/v1/chat/completions", chat_body("ka", true, "hold"));
+  });
+  EXPECT_TRUE(eventually([&] { return count("opencode_cache_keepalives_total") >= 1; }));
+  upstream.release();
+  first.join();
+  second.join();
+  EXPECT_EQ(leader.status, 200);
+  EXPECT_EQ(follower.status, 200);
+  EXPECT_EQ(follower.header("x-cache-converted"), "json-to-stream");
+  EXPECT_TRUE(follower.body.starts_with(": keep-alive\n\n"));
+  EXPECT_THAT(follower.body, HasSubstr("answer 1 to ka"));
+  EXPECT_TRUE(follower.body.ends_with("data: [DONE]\n\n"));
+  EXPECT_EQ(upstream.calls(), 1u);
 }
 
 TEST_F(GatewayTest, VolatileFieldsDoNotChangeTheKeyAndSignificantOnesDo) {

@@ -16,9 +16,9 @@
 #include "opencode_cache/ratelimit/rate_limiter.hpp"
 #include "opencode_cache/valkey/client.hpp"
 #include "server/flow/cache_controls.hpp"
+#include "server/flow/entry_codec.hpp"
 #include "server/flow/flight.hpp"
 #include "server/flow/identity.hpp"
-#include "server/flow/stored_entry.hpp"
 #include "server/gateway/canonical_json.hpp"
 #include "server/gateway/request_key.hpp"
 #include "server/http/error_response.hpp"
@@ -120,7 +120,7 @@ void log_line(const boost::json::object& fields) {
 struct Lookup {
   Lookup() = default;
   CacheResult result = CacheResult::miss;
-  std::optional<flow::StoredEntry> entry;
+  std::optional<flow::Replay> entry;
 };
 
 }  // namespace
@@ -141,6 +141,8 @@ struct Dispatcher::Impl {
         volatile_fields(cfg.volatile_fields),
         scope_mode(
             gateway::parse_scope_mode(cfg.cache_scope).value_or(gateway::ScopeMode::credential)),
+        replay_usage(
+            gateway::parse_replay_usage(cfg.replay_usage).value_or(gateway::ReplayUsage::original)),
         stats_timer(ex) {
     asio::co_spawn(executor, copy_client_stats(), asio::detached);
   }
@@ -156,6 +158,7 @@ struct Dispatcher::Impl {
   flow::FlightTable flights;
   gateway::VolatileFields volatile_fields;
   gateway::ScopeMode scope_mode;
+  gateway::ReplayUsage replay_usage;
   asio::steady_timer stats_timer;
   bool closed = false;
 
@@ -359,6 +362,7 @@ struct Dispatcher::Impl {
   struct StorePlan {
     StorePlan() = default;
     bool store = false;
+    bool chat = false;
     std::string namespace_name;
     std::string key;
     std::string flight_key;
@@ -368,20 +372,10 @@ struct Dispatcher::Impl {
   Task<void> run_and_store(std::shared_ptr<Flight> flight, BaseUrl base, upstream::Request request,
                            StorePlan plan) {
     co_await run_flight(flight, base, std::move(request));
-    const bool streamed = flight->event_stream();
-    const bool complete = flight->done && flight->status == 200 &&
-                          (!streamed || flow::chat_stream_finished_cleanly(flight->body));
-    if (plan.store && complete) {
-      flow::StoredEntry entry;
-      entry.status = flight->status;
-      const std::string* type = http::find_header(flight->headers, "content-type");
-      entry.content_type = type != nullptr ? *type : "application/json";
-      entry.streamed = streamed;
-      entry.stored_at_ms = now_ms();
-      entry.total_tokens = flow::total_tokens_of(flight->body, streamed);
-      entry.body = flight->body;
+    flow::Recording recording = flow::record(*flight, plan.chat, now_ms());
+    if (plan.store && recording.entry) {
       const bool written =
-          co_await cache.write_raw(plan.namespace_name, plan.key, entry.encode(), plan.options);
+          co_await cache.write_raw(plan.namespace_name, plan.key, *recording.entry, plan.options);
       (written ? metrics.stores : metrics.stores_skipped).add();
     } else {
       metrics.stores_skipped.add();
@@ -404,7 +398,8 @@ struct Dispatcher::Impl {
       }
       body = std::move(parsed.value);
     }
-    const bool stream = route.endpoint == Endpoint::chat_completions && gateway::wants_stream(body);
+    const bool chat = route.endpoint == Endpoint::chat_completions;
+    const bool stream = chat && gateway::wants_stream(body);
     const flow::CacheControls controls = flow::cache_controls(request.headers);
     const std::string credential = flow::upstream_credential(*route.provider, request.headers);
     const std::string scope = gateway::scope_for(scope_mode, credential, user);
@@ -430,8 +425,8 @@ struct Dispatcher::Impl {
         lookup.result = CacheResult::bypass;
         metrics.valkey_bypass.add();
       } else if (read.value) {
-        lookup.entry = flow::StoredEntry::decode(*read.value);
-        if (lookup.entry && !usable(*lookup.entry, stream, controls)) lookup.entry.reset();
+        lookup.entry = flow::replay_of(*read.value, stream, chat, replay_usage, now_ms());
+        if (lookup.entry && !fresh_enough(*lookup.entry, controls)) lookup.entry.reset();
         if (lookup.entry) lookup.result = CacheResult::hit;
       }
       if (!lookup.entry) joined = flights.find(flight_key);
@@ -459,9 +454,18 @@ struct Dispatcher::Impl {
       co_await flow::follow(joined, responder, std::move(headers), stream);
       co_return;
     }
+    // An identical request of the other shape in flight: its answer, converted.
+    if (chat && !controls.no_store) {
+      if (auto other = flights.find(key + (stream ? ":json" : ":stream"))) {
+        metrics.single_flight_joins.add();
+        co_await follow_converted(other, responder, std::move(headers), stream);
+        co_return;
+      }
+    }
     auto flight = std::make_shared<Flight>(executor);
     StorePlan plan;
     plan.store = !controls.no_store && lookup.result != CacheResult::bypass;
+    plan.chat = chat;
     plan.namespace_name = namespace_name;
     plan.key = key;
     plan.flight_key = flight_key;
@@ -476,23 +480,69 @@ struct Dispatcher::Impl {
     co_await flow::follow(flight, responder, std::move(headers), stream);
   }
 
-  static bool usable(const flow::StoredEntry& entry, bool stream,
-                     const flow::CacheControls& controls) {
-    if (entry.streamed != stream) return false;
-    if (controls.max_age) {
-      const auto age = std::chrono::milliseconds(now_ms() - entry.stored_at_ms);
-      if (age > *controls.max_age) return false;
+  // Follows a flight of the other shape: a streaming client gets SSE comments while the
+  // JSON answer is on its way (its chunk timer must not fire), then the synthesised chunks;
+  // a non-streaming client gets the stream assembled. Having promised a stream, a failure
+  // can only reset the connection.
+  Task<void> follow_converted(std::shared_ptr<Flight> flight, Responder& responder, Headers headers,
+                              bool stream) {
+    flight->attach();
+    struct Detach {
+      Flight& flight;
+      ~Detach() { flight.detach(); }
+    } detach{*flight};
+    if (!stream) {
+      while (!flight->done && !flight->failed) co_await flight->changed();
+      std::optional<std::string> body;
+      if (flight->done && flight->status == 200 && flight->event_stream()) {
+        body = flow::completion_from_stream(flight->body, replay_usage);
+      }
+      if (!body) {
+        co_await flow::follow(flight, responder, std::move(headers), false);
+        co_return;
+      }
+      headers.emplace_back("content-type", "application/json");
+      headers.emplace_back(std::string(flow::converted_header), "stream-to-json");
+      co_await responder.send(200, std::move(headers), std::move(*body));
+      co_return;
     }
-    return true;
+    headers.emplace_back("content-type", "text/event-stream");
+    headers.emplace_back("cache-control", "no-cache");
+    headers.emplace_back(std::string(flow::converted_header), "json-to-stream");
+    co_await responder.begin(200, std::move(headers));
+    asio::steady_timer poll(executor);
+    auto next_keepalive = Clock::now() + config.keepalive_interval;
+    while (!flight->done && !flight->failed) {
+      if (Clock::now() >= next_keepalive) {
+        co_await responder.write(": keep-alive\n\n");
+        metrics.keepalives.add();
+        next_keepalive = Clock::now() + config.keepalive_interval;
+      }
+      poll.expires_after(std::chrono::milliseconds(20));
+      co_await poll.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    std::optional<std::string> events;
+    if (flight->done && flight->status == 200 && !flight->event_stream()) {
+      events = flow::stream_from_completion(flight->body, replay_usage);
+    }
+    if (!events) {
+      responder.reset();
+      co_return;
+    }
+    co_await responder.write(*events);
+    co_await responder.end();
   }
 
-  Task<void> replay(const flow::StoredEntry& entry, Headers headers, Responder& responder) {
-    headers.emplace_back("content-type", entry.content_type);
-    headers.emplace_back(
-        "age", std::to_string(std::max<std::int64_t>(0, (now_ms() - entry.stored_at_ms) / 1000)));
+  static bool fresh_enough(const flow::Replay& entry, const flow::CacheControls& controls) {
+    if (!controls.max_age) return true;
+    return std::chrono::milliseconds(now_ms() - entry.stored_at_ms) <= *controls.max_age;
+  }
+
+  Task<void> replay(const flow::Replay& entry, Headers headers, Responder& responder) {
+    headers.insert(headers.end(), entry.headers.begin(), entry.headers.end());
     metrics.bytes_from_cache.add(entry.body.size());
-    metrics.tokens_saved.add(entry.total_tokens);
-    if (entry.streamed) {
+    metrics.tokens_saved.add(entry.tokens);
+    if (entry.stream) {
       headers.emplace_back("cache-control", "no-cache");
       co_await responder.begin(entry.status, std::move(headers));
       co_await responder.write(entry.body);

@@ -158,6 +158,9 @@ std::string MetricsRegistry::render() const {
   w.counter("opencode_cache_single_flight_joins_total",
             "Requests that joined an identical request already in flight.",
             [](const ThreadMetrics& t) -> const Counter& { return t.single_flight_joins; });
+  w.counter("opencode_cache_keepalives_total",
+            "SSE comments sent to streams waiting for an identical non-streaming request.",
+            [](const ThreadMetrics& t) -> const Counter& { return t.keepalives; });
   w.counter("opencode_cache_stores_total", "Answers stored in the cache.",
             [](const ThreadMetrics& t) -> const Counter& { return t.stores; });
   w.counter("opencode_cache_stores_skipped_total",

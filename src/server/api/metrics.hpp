@@ -65,6 +65,7 @@ struct ThreadMetrics {
   Counter tokens_saved;      // usage.total_tokens of the entries served
   Counter bytes_from_cache;  // body bytes served from stored entries
   Counter single_flight_joins;
+  Counter keepalives;  // SSE comments sent to streams waiting for a JSON answer
   Counter stores;          // entries written
   Counter stores_skipped;  // answers not stored (error status, unclean end, no-store)
   Counter valkey_bypass;   // requests served without the cache: Valkey unreachable

@@ -268,6 +268,13 @@ ServerConfig ServerConfig::from_env(const Getenv& getenv) {
     }
     config.cache_scope = std::string(scope);
   }
+  if (auto usage = env(getenv, "OPENCODE_CACHE_REPLAY_USAGE"); !usage.empty()) {
+    if (usage != "original" && usage != "cached" && usage != "zero") {
+      invalid("OPENCODE_CACHE_REPLAY_USAGE", "one of original, cached, zero");
+    }
+    config.replay_usage = std::string(usage);
+  }
+  read_ms(getenv, "OPENCODE_CACHE_KEEPALIVE_MS", config.keepalive_interval);
   if (auto debug = env(getenv, "OPENCODE_CACHE_DEBUG_LOG"); !debug.empty()) {
     config.debug_log = parse_bool("OPENCODE_CACHE_DEBUG_LOG", debug);
   }
@@ -309,6 +316,8 @@ http://<listen>/<provider>/v1 (a named provider). Configuration is read from the
   OPENCODE_CACHE_UPSTREAM_FIRST_BYTE_TIMEOUT_MS  (300000) 504 after
   OPENCODE_CACHE_UPSTREAM_CHUNK_TIMEOUT_MS       (300000) between body chunks
   OPENCODE_CACHE_UPSTREAM_POOL_SIZE  idle upstream connections per upstream and thread (32)
+  OPENCODE_CACHE_REPLAY_USAGE      usage a hit reports: original | cached | zero (original)
+  OPENCODE_CACHE_KEEPALIVE_MS      SSE comment interval while a stream waits (10000)
   OPENCODE_CACHE_DEBUG_LOG         log request details                (false)
 
   VALKEY_URL | VALKEY_HOST, VALKEY_PORT, VALKEY_USERNAME, VALKEY_PASSWORD, VALKEY_DB

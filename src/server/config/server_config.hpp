@@ -70,6 +70,11 @@ struct ServerConfig {
   // "credential" (default: a hash of the upstream credential), "user" or "shared".
   std::string cache_scope = "credential";
   std::chrono::seconds models_ttl{300};
+  // The usage a replayed answer reports: "original", "cached" or "zero"
+  // (gateway/usage_rewrite.hpp).
+  std::string replay_usage = "original";
+  // SSE comments sent to a streaming request waiting for a non-streaming identical one.
+  Milliseconds keepalive_interval{10000};
 
   bool debug_log = false;
 

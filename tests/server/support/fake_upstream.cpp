@@ -139,6 +139,7 @@ struct FakeUpstream::Impl {
       co_return true;
     }
     if (!stream_wanted) {
+      if (model == "hold") co_await wait_for_release();
       bhttp::response<bhttp::string_body> response(bhttp::status::ok, 11);
       response.set(bhttp::field::content_type, "application/json");
       response.body() = target.ends_with("/embeddings")

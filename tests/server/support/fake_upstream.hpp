@@ -6,6 +6,7 @@
 //   "abort"                   a stream cut off after two events (connection closed)
 //   "stall"                   no answer at all
 //   "hold"                    the first event, then waits for release() before the rest
+//                             (not streamed: the whole answer waits)
 //   anything else             a complete answer
 #include <atomic>
 #include <cstdint>
