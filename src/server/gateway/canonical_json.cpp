@@ -1,9 +1,11 @@
 #include "server/gateway/canonical_json.hpp"
 
 #include <algorithm>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parser.hpp>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 
 namespace opencode_cache::server::gateway {
 
@@ -44,6 +46,28 @@ void append_array(const boost::json::array& array, std::string& out) {
 
 constexpr auto no_member_skipped = [](std::string_view) { return false; };
 
+// True when one of the 8 bytes of `word` needs an escape (a control, '"' or '\\'): the
+// classic SWAR tests for a zero byte and for a byte below 0x20, eight bytes per step.
+constexpr bool word_needs_escape(std::uint64_t word) {
+  constexpr std::uint64_t ones = 0x0101010101010101ULL;
+  constexpr std::uint64_t highs = 0x8080808080808080ULL;
+  const auto has_zero = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
+  const std::uint64_t below_space = (word - ones * 0x20) & ~word & highs;
+  return (below_space | has_zero(word ^ (ones * '"')) | has_zero(word ^ (ones * '\\'))) != 0;
+}
+
+// The index of the first byte at or after `from` that needs an escape, or text.size().
+std::size_t next_escape(std::string_view text, std::size_t from) {
+  while (from + 8 <= text.size()) {
+    std::uint64_t word;
+    std::memcpy(&word, text.data() + from, sizeof word);
+    if (word_needs_escape(word)) break;
+    from += 8;
+  }
+  while (from < text.size() && !needs_escape(static_cast<unsigned char>(text[from]))) ++from;
+  return from;
+}
+
 }  // namespace
 
 void append_canonical_string(std::string_view text, std::string& out) {
@@ -51,11 +75,9 @@ void append_canonical_string(std::string_view text, std::string& out) {
   out += '"';
   // Copy runs of plain bytes at once; most strings have no escape at all.
   std::size_t run_start = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (!needs_escape(c)) continue;
+  for (std::size_t i = next_escape(text, 0); i < text.size(); i = next_escape(text, i + 1)) {
     out.append(text.data() + run_start, i - run_start);
-    append_escape(c, out);
+    append_escape(static_cast<unsigned char>(text[i]), out);
     run_start = i + 1;
   }
   out.append(text.data() + run_start, text.size() - run_start);
@@ -152,7 +174,11 @@ JsonParseResult parse_request_json(std::string_view body, const JsonLimits& limi
   boost::json::parse_options options;
   options.max_depth = limits.max_depth;
   options.numbers = boost::json::number_precision::precise;
-  boost::json::parser parser({}, options);
+  // The value lives as long as one request: a monotonic arena (shared by the value, freed
+  // with it) replaces an allocation per string, array and object.
+  auto arena = boost::json::make_shared_resource<boost::json::monotonic_resource>(
+      std::max<std::size_t>(1024, body.size() * 2));
+  boost::json::parser parser(std::move(arena), options);
   boost::system::error_code ec;
   // The text is complete: write_some parses to its end, or to the byte that is wrong.
   const std::size_t consumed = parser.write_some(body.data(), body.size(), ec);

@@ -56,7 +56,8 @@ struct JsonParseResult {
   bool ok() const { return error.empty(); }
 };
 
-// Parses one JSON text (surrounding whitespace allowed, nothing else after it).
+// Parses one JSON text (surrounding whitespace allowed, nothing else after it). The value's
+// memory comes from an arena it owns (one block per request, freed with the value).
 JsonParseResult parse_request_json(std::string_view body, const JsonLimits& limits = {});
 
 namespace detail {

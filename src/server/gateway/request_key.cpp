@@ -85,10 +85,10 @@ std::optional<ScopeMode> parse_scope_mode(std::string_view text) {
   return std::nullopt;
 }
 
-std::string canonical_request(const KeyInput& input, const boost::json::value& body,
-                              const VolatileFields& volatile_fields) {
-  std::string out;
-  out.reserve(64 + input.api.size() + input.provider.size() + input.scope.size());
+namespace {
+
+void append_canonical_request(const KeyInput& input, const boost::json::value& body,
+                              const VolatileFields& volatile_fields, std::string& out) {
   // Members in sorted order: api, body, provider, scope.
   out += "{\"api\":";
   append_canonical_string(input.api, out);
@@ -104,12 +104,29 @@ std::string canonical_request(const KeyInput& input, const boost::json::value& b
   out += ",\"scope\":";
   append_canonical_string(input.scope, out);
   out += '}';
+}
+
+}  // namespace
+
+std::string canonical_request(const KeyInput& input, const boost::json::value& body,
+                              const VolatileFields& volatile_fields) {
+  std::string out;
+  append_canonical_request(input, body, volatile_fields, out);
   return out;
 }
 
 std::string request_key(const KeyInput& input, const boost::json::value& body,
                         const VolatileFields& volatile_fields) {
-  return sha256_hex(canonical_request(input, body, volatile_fields));
+  // The canonical text only feeds the hash: one buffer per thread, grown once to the size
+  // of the largest request, instead of a new string grown in steps for every request.
+  thread_local std::string canonical;
+  canonical.clear();
+  append_canonical_request(input, body, volatile_fields, canonical);
+  auto key = sha256_hex(canonical);
+  // A rare huge request should not pin its memory for the thread's lifetime.
+  constexpr std::size_t kept_capacity = 1 << 20;
+  if (canonical.capacity() > kept_capacity) std::string().swap(canonical);
+  return key;
 }
 
 bool wants_stream(const boost::json::value& body) {

@@ -74,6 +74,7 @@ std::string scope_for(ScopeMode mode, std::string_view credential, std::string_v
 // std::nullopt for anything but "credential", "user", "shared".
 std::optional<ScopeMode> parse_scope_mode(std::string_view text);
 
+// Views: the strings must outlive the call (a temporary std::string here dangles).
 struct KeyInput {
   std::string_view api;       // api::chat_completions, ...
   std::string_view provider;  // the configured provider name ("default", "openai", ...)

@@ -13,6 +13,14 @@ std::string_view field_value(std::string_view line, std::size_t colon) {
   return value;
 }
 
+// The first CR or LF (string_view::find_first_of calls memchr on the set for every byte).
+std::size_t line_end(std::string_view bytes) {
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    if (bytes[i] == '\n' || bytes[i] == '\r') return i;
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace
 
 bool SseParser::over_limit(std::size_t more) {
@@ -68,7 +76,7 @@ bool SseParser::feed(std::string_view bytes, std::vector<SseEvent>& out) {
     }
   }
   while (!bytes.empty()) {
-    const auto end = bytes.find_first_of("\r\n");
+    const auto end = line_end(bytes);
     if (end == std::string_view::npos) {
       if (over_limit(bytes.size())) return false;
       current_.raw.append(bytes);

@@ -41,6 +41,32 @@ TEST(CanonicalJson, EscapesStringsMinimally) {
       "[\"A/\xc3\xa9\xf0\x9f\x98\x80\",\"\\\"\\\\\",\"\\b\\f\\n\\r\\t\\u0001\\u001f\x7f\"]");
 }
 
+TEST(CanonicalJson, EscapesAtEveryPositionOfALongString) {
+  // The escape scan goes eight bytes at a time: every byte that needs an escape, at every
+  // offset within and across those words, must be found.
+  for (const char special : {'"', '\\', '\n', '\x01', '\x1f', '\0'}) {
+    for (std::size_t at = 0; at < 24; ++at) {
+      std::string text(24, 'a');
+      text[at] = special;
+      text[23 - at / 2] = '\xc3';  // a byte above 0x7f is never escaped
+      std::string expected_body;
+      for (const char c : text) {
+        if (c == special) {
+          std::string escaped;
+          append_canonical_string(std::string_view(&c, 1), escaped);
+          expected_body += escaped.substr(1, escaped.size() - 2);
+        } else {
+          expected_body += c;
+        }
+      }
+      std::string out;
+      append_canonical_string(text, out);
+      EXPECT_EQ(out, "\"" + expected_body + "\"") << int(special) << " at " << at;
+      EXPECT_GT(out.size(), text.size() + 2) << int(special) << " at " << at;
+    }
+  }
+}
+
 TEST(CanonicalJson, KeepsLineSeparatorsVerbatim) {
   EXPECT_EQ(canonical_of(R"(["\u2028"])"), "[\"\xe2\x80\xa8\"]");
 }
