@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/json/parse.hpp>
 #include <chrono>
 #include <map>
@@ -318,6 +319,52 @@ TEST_F(GatewayTest, ValkeyGoneRequestsStillReachTheProviderAsBypass) {
   EXPECT_EQ(http.request("GET", "/healthz").status, 200);
   server().start();
   EXPECT_TRUE(eventually([&] { return http.request("GET", "/readyz").status == 200; }));
+}
+
+TEST_F(GatewayTest, ValkeyKilledUnderLoadEveryRequestIsStillAnswered) {
+  start();
+  constexpr int clients = 4;
+  constexpr int per_client = 25;
+  std::atomic<int> answered{0};
+  std::atomic<int> failed{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      HttpClient http(gateway->port());
+      for (int i = 0; i < per_client; ++i) {
+        const auto response =
+            http.post("/v1/chat/completions",
+                      chat_body("load " + std::to_string(c) + "-" + std::to_string(i), i % 2 == 0));
+        ++(response.status == 200 && response.error.empty() ? answered : failed);
+      }
+    });
+  }
+  EXPECT_TRUE(eventually([&] { return answered >= clients * per_client / 4; }));
+  server().kill();
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(answered, clients * per_client);
+  EXPECT_GT(count("opencode_cache_valkey_bypass_total"), 0u);
+}
+
+TEST_F(GatewayTest, StalledStreamIsResetAfterTheChunkTimeoutAndNotCached) {
+  start({{"OPENCODE_CACHE_UPSTREAM_CHUNK_TIMEOUT_MS", "200"}});
+  const auto stalled = client().post("/v1/chat/completions", chat_body("s", true, "hold"));
+  EXPECT_EQ(stalled.status, 200);
+  EXPECT_NE(stalled.error, "");
+  EXPECT_THAT(stalled.body, Not(HasSubstr("[DONE]")));
+  upstream.release();
+  EXPECT_EQ(client().post("/v1/chat/completions", chat_body("s", true, "hold")).header("x-cache"),
+            "MISS");
+}
+
+TEST_F(GatewayTest, ConnectionsBeyondTheLimitAre503) {
+  start({{"OPENCODE_CACHE_MAX_CONNECTIONS", "1"}});
+  HttpClient first = client();
+  EXPECT_EQ(first.request("GET", "/healthz").status, 200);  // stays open (keep-alive)
+  const auto refused = client().request("GET", "/healthz");
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_THAT(refused.body, HasSubstr("too many connections"));
 }
 
 TEST_F(GatewayTest, CacheControlsRefreshAndNoStore) {
