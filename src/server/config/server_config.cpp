@@ -284,6 +284,11 @@ ServerConfig ServerConfig::from_env(const Getenv& getenv) {
   config.cache = library_config("CACHE_", [&] { return cache::CacheConfig::from_env(getenv); });
   config.rate_limits =
       library_config("RATE_LIMIT_", [&] { return ratelimit::RateLimiterConfig::from_env(getenv); });
+  // A request must not wait on Valkey longer for its rate limits than for its cache read: unless
+  // RATE_LIMIT_TIMEOUT_MS says otherwise, the limits get the cache's operation timeout (not
+  // the client's 5 s command timeout), after which their failure policy decides.
+  if (config.rate_limits.timeout.count() == 0)
+    config.rate_limits.timeout = config.cache.operation_timeout;
   return config;
 }
 
@@ -322,7 +327,8 @@ http://<listen>/<provider>/v1 (a named provider). Configuration is read from the
 
   VALKEY_URL | VALKEY_HOST, VALKEY_PORT, VALKEY_USERNAME, VALKEY_PASSWORD, VALKEY_DB
   CACHE_TTL_RESPONSE, CACHE_TTL_METADATA, CACHE_KEY_PREFIX, ...   (see README)
-  RATE_LIMIT_<TYPE>_MAX, RATE_LIMIT_<TYPE>_WINDOW_MS, ... for user, provider, global
+  RATE_LIMIT_<TYPE>_MAX, RATE_LIMIT_<TYPE>_WINDOW_MS, ... for user, provider, global;
+  RATE_LIMIT_TIMEOUT_MS defaults to the cache's operation timeout (250 ms) here
 
 A value that cannot be used stops startup with a message naming the variable.
 )";
