@@ -439,9 +439,17 @@ struct Dispatcher::Impl {
     }
     // The limiter's round trip gave identical requests time to start a flight.
     if (!joined && !lookup.entry && !controls.no_store) joined = flights.find(flight_key);
-    // A flight that has finished is an answer in memory on its way to Valkey: a hit.
+    // A flight that has finished is an answer in memory on its way to Valkey: a hit,
+    // answered as one (Age, conversions, usage mode).
     if (joined && joined->done && lookup.result == CacheResult::miss) {
-      lookup.result = CacheResult::hit;
+      const flow::Recording recording = flow::record(*joined, chat, now_ms());
+      if (recording.entry) {
+        lookup.entry = flow::replay_of(*recording.entry, stream, chat, replay_usage, now_ms());
+      }
+      if (lookup.entry) {
+        lookup.result = CacheResult::hit;
+        joined.reset();
+      }
     }
     headers.emplace_back("x-cache", std::string(name_of(lookup.result)));
     headers.emplace_back("x-cache-key", key);

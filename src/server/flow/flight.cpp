@@ -19,12 +19,16 @@ upstream::Task<void> Flight::changed() {
 }
 
 void Flight::detach() {
-  if (--attached == 0 && !done && !failed && response != nullptr) response->abort();
+  if (--attached == 0 && !done && !failed && response != nullptr) {
+    abandoned = true;
+    response->abort();
+  }
 }
 
 std::shared_ptr<Flight> FlightTable::find(const std::string& key) const {
   const auto it = flights_.find(key);
-  return it == flights_.end() ? nullptr : it->second;
+  if (it == flights_.end() || it->second->failed || it->second->abandoned) return nullptr;
+  return it->second;
 }
 
 void FlightTable::insert(const std::string& key, std::shared_ptr<Flight> flight) {

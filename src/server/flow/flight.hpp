@@ -29,6 +29,7 @@ struct Flight {
   int failure_status = 502;
   std::string failure_message;
   std::size_t attached = 0;
+  bool abandoned = false;  // everyone left before the end: the read was aborted
   upstream::Response* response = nullptr;  // while the body is being read
 
   bool event_stream() const;
@@ -45,6 +46,7 @@ struct Flight {
 // The flights of one thread by cache key.
 class FlightTable {
  public:
+  // A flight that can still be joined: not failed, not abandoned.
   std::shared_ptr<Flight> find(const std::string& key) const;
   void insert(const std::string& key, std::shared_ptr<Flight> flight);
   void erase(const std::string& key, const Flight* flight);
