@@ -647,6 +647,28 @@ Task<void> CacheService::set_many(std::string_view namespace_name,
   stats.latency.record(Clock::now() - start);
 }
 
+// --- opaque values ------------------------------------------------------------------
+
+Task<RawRead> CacheService::read_raw(std::string_view namespace_name, std::string_view id) {
+  NamespaceStats& stats = impl_->stats.of(namespace_name);
+  auto reply = co_await impl_->soft(stats, Command("GET", impl_->keys.key(namespace_name, id)));
+  RawRead read;
+  read.reachable = reply.has_value();
+  if (reply && reply->is_string()) read.value = std::move(reply->string);
+  ++(read.value ? stats.hits : stats.misses);
+  co_return read;
+}
+
+Task<bool> CacheService::write_raw(std::string_view namespace_name, std::string_view id,
+                                   std::string_view value, WriteOptions options) {
+  NamespaceStats& stats = impl_->stats.of(namespace_name);
+  const Seconds ttl = options.ttl.value_or(impl_->default_ttl(namespace_name));
+  auto reply =
+      co_await impl_->soft(stats, set_with_ttl(impl_->keys.key(namespace_name, id), value, ttl));
+  ++(reply ? stats.writes : stats.writes_dropped);
+  co_return reply.has_value();
+}
+
 // --- figures ------------------------------------------------------------------------
 
 Task<ServerInfo> CacheService::server_info() {

@@ -63,6 +63,37 @@ TEST_F(CacheServiceTest, ResponseIsStoredInTheSeedsKeyAndShape) {
   EXPECT_LE(ttl, 3600);
 }
 
+TEST_F(CacheServiceTest, RawValuesKeepTheirBytesAndTheNamespacesTtl) {
+  auto& valkey = server();
+  auto config = config_for(valkey);
+  const std::string bytes = std::string("data: {\"a\":1}\n\n\0binary", 23);
+  run_async([&](Executor ex) -> awaitable<void> {
+    Client client(ex, config);
+    CacheService cache(client);
+    EXPECT_TRUE(co_await cache.write_raw(cache::ns::response, "k1", bytes));
+    auto read = co_await cache.read_raw(cache::ns::response, "k1");
+    EXPECT_TRUE(read.reachable);
+    EXPECT_EQ(read.value, bytes);
+    auto missing = co_await cache.read_raw(cache::ns::response, "k2");
+    EXPECT_TRUE(missing.reachable);
+    EXPECT_EQ(missing.value, std::nullopt);
+    EXPECT_EQ(cache.stats().by_namespace().at("response").hits, 1u);
+    EXPECT_EQ(cache.stats().by_namespace().at("response").misses, 1u);
+  });
+  const int ttl = std::stoi(valkey.cli({"TTL", "opencode:response:k1"}));
+  EXPECT_GT(ttl, 3500);
+  EXPECT_LE(ttl, 3600);
+  valkey.kill();
+  run_async([&](Executor ex) -> awaitable<void> {
+    Client client(ex, config);
+    CacheService cache(client);
+    auto read = co_await cache.read_raw(cache::ns::response, "k1");
+    EXPECT_FALSE(read.reachable);
+    EXPECT_EQ(read.value, std::nullopt);
+    EXPECT_FALSE(co_await cache.write_raw(cache::ns::response, "k1", bytes));
+  });
+}
+
 TEST_F(CacheServiceTest, ResponseWrittenByTheSeedReadsBack) {
   auto& valkey = server();
   valkey.cli(

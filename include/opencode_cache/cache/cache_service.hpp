@@ -71,6 +71,14 @@ struct FetchOptions {
   std::chrono::milliseconds fetch_timeout{0};
 };
 
+// An opaque value read from a namespace (read_raw). Not an aggregate: see FetchOptions.
+struct RawRead {
+  RawRead() = default;
+  std::optional<std::string> value;
+  // False when Valkey could not be asked (unreachable, breaker open, timeout): a miss too.
+  bool reachable = true;
+};
+
 struct ServerInfo {
   std::uint64_t used_memory = 0;
   std::uint64_t maxmemory = 0;
@@ -146,6 +154,13 @@ class CacheService {
   Task<void> set_many(std::string_view namespace_name,
                       const std::vector<std::pair<std::string, Json>>& entries,
                       WriteOptions options = {});
+
+  // Values in a format of the caller's own (the gateway's stored responses), under
+  // <prefix>:<namespace>:<id> with the namespace's TTL, counted and failing soft like the
+  // other cache operations. write_raw returns false when the write was dropped.
+  Task<RawRead> read_raw(std::string_view namespace_name, std::string_view id);
+  Task<bool> write_raw(std::string_view namespace_name, std::string_view id, std::string_view value,
+                       WriteOptions options = {});
 
   const CacheStats& stats() const noexcept;
   // Valkey's own figures (INFO memory, stats, clients).

@@ -1,0 +1,581 @@
+#include "server/api/dispatcher.hpp"
+
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <cstdio>
+
+#include "opencode_cache/cache/cache_service.hpp"
+#include "opencode_cache/ratelimit/headers.hpp"
+#include "opencode_cache/ratelimit/rate_limiter.hpp"
+#include "opencode_cache/valkey/client.hpp"
+#include "server/flow/cache_controls.hpp"
+#include "server/flow/entry_codec.hpp"
+#include "server/flow/flight.hpp"
+#include "server/flow/identity.hpp"
+#include "server/gateway/canonical_json.hpp"
+#include "server/gateway/request_key.hpp"
+#include "server/http/error_response.hpp"
+#include "server/http/route.hpp"
+
+namespace opencode_cache::server::api {
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+using flow::Flight;
+using http::Endpoint;
+using http::Headers;
+using http::Request;
+using http::Responder;
+using http::Task;
+
+namespace {
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Records the status a handler answered with, for metrics and logs.
+class RecordingResponder final : public Responder {
+ public:
+  explicit RecordingResponder(Responder& inner) : inner_(inner) {}
+  Task<void> send(int status, Headers headers, std::string body) override {
+    status_ = status;
+    co_await inner_.send(status, std::move(headers), std::move(body));
+  }
+  Task<void> begin(int status, Headers headers) override {
+    status_ = status;
+    co_await inner_.begin(status, std::move(headers));
+  }
+  Task<void> write(std::string_view bytes) override { co_await inner_.write(bytes); }
+  Task<void> end() override { co_await inner_.end(); }
+  void reset() override {
+    reset_ = true;
+    inner_.reset();
+  }
+  bool started() const override { return inner_.started(); }
+  int status() const { return status_; }
+  bool was_reset() const { return reset_; }
+
+ private:
+  Responder& inner_;
+  int status_ = 0;
+  bool reset_ = false;
+};
+
+Headers json_headers() {
+  Headers headers;
+  headers.emplace_back("content-type", "application/json");
+  return headers;
+}
+
+// No default for `headers`: g++ 12 mishandles default arguments of coroutines
+// (docs/coroutine-pitfalls.md).
+Task<void> send_error(Responder& responder, int status, std::string_view message, Headers headers) {
+  const auto shape = http::error_shape(status);
+  headers.emplace_back("content-type", "application/json");
+  co_await responder.send(status, std::move(headers),
+                          http::error_body(message, shape.type, shape.code));
+}
+
+std::vector<ratelimit::LimitRef> limits_for(const std::string& user, const std::string& provider,
+                                            bool include_provider) {
+  std::vector<ratelimit::LimitRef> limits;
+  limits.push_back({"user", user});
+  if (include_provider) limits.push_back({"provider", provider});
+  limits.push_back({"global", "all"});
+  return limits;
+}
+
+std::size_t limit_type_index(std::string_view type) {
+  for (std::size_t i = 0; i + 1 < limit_types.size(); ++i) {
+    if (limit_types[i] == type) return i;
+  }
+  return limit_types.size() - 1;
+}
+
+std::string_view api_name(Endpoint endpoint) {
+  switch (endpoint) {
+    case Endpoint::chat_completions: return gateway::api::chat_completions;
+    case Endpoint::embeddings: return gateway::api::embeddings;
+    default: return gateway::api::models;
+  }
+}
+
+void log_line(const boost::json::object& fields) {
+  std::string line = boost::json::serialize(fields);
+  line += '\n';
+  // One write per line: lines from several threads do not interleave.
+  [[maybe_unused]] const auto written = ::write(STDERR_FILENO, line.data(), line.size());
+}
+
+// What the cached flow decided, for the response headers, metrics and logs.
+struct Lookup {
+  Lookup() = default;
+  CacheResult result = CacheResult::miss;
+  std::optional<flow::Replay> entry;
+};
+
+}  // namespace
+
+struct Dispatcher::Impl {
+  Impl(asio::any_io_executor ex, const ServerConfig& cfg, MetricsRegistry& reg, std::size_t thread)
+      : executor(ex),
+        config(cfg),
+        registry(reg),
+        metrics(reg.of(thread)),
+        client(ex, cfg.valkey),
+        cache(client, cfg.cache),
+        limiter(client, cfg.rate_limits),
+        pool(ex,
+             upstream::Timeouts{cfg.upstream_connect_timeout, cfg.upstream_first_byte_timeout,
+                                cfg.upstream_chunk_timeout},
+             cfg.upstream_pool_size),
+        volatile_fields(cfg.volatile_fields),
+        scope_mode(
+            gateway::parse_scope_mode(cfg.cache_scope).value_or(gateway::ScopeMode::credential)),
+        replay_usage(
+            gateway::parse_replay_usage(cfg.replay_usage).value_or(gateway::ReplayUsage::original)),
+        stats_timer(ex) {
+    asio::co_spawn(executor, copy_client_stats(), asio::detached);
+  }
+
+  asio::any_io_executor executor;
+  const ServerConfig& config;
+  MetricsRegistry& registry;
+  ThreadMetrics& metrics;
+  valkey::Client client;
+  cache::CacheService cache;
+  ratelimit::RateLimiter limiter;
+  upstream::Pool pool;
+  flow::FlightTable flights;
+  gateway::VolatileFields volatile_fields;
+  gateway::ScopeMode scope_mode;
+  gateway::ReplayUsage replay_usage;
+  asio::steady_timer stats_timer;
+  bool closed = false;
+
+  // The client's counters belong to this thread; /metrics reads the copies from any thread.
+  Task<void> copy_client_stats() {
+    while (!closed) {
+      const valkey::ClientStats stats = client.stats();
+      metrics.valkey_connects.set(stats.connects);
+      metrics.valkey_disconnects.set(stats.disconnects);
+      metrics.valkey_timeouts.set(stats.timeouts);
+      metrics.valkey_breaker_rejections.set(stats.breaker_rejections);
+      metrics.breaker_open.set(client.breaker_state() == valkey::CircuitBreaker::State::closed ? 0
+                                                                                               : 1);
+      stats_timer.expires_after(std::chrono::seconds(1));
+      co_await stats_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+  }
+
+  Task<void> handle(Request& request, Responder& client_responder) {
+    const auto start = Clock::now();
+    RecordingResponder responder(client_responder);
+    const http::Route route = http::route(config, request.target);
+    Lookup lookup;
+    lookup.result = CacheResult::none;
+    std::string user;
+    bool client_gone = false;
+    bool failed = false;
+    try {
+      co_await dispatch(route, request, responder, lookup, user);
+    } catch (const boost::system::system_error&) {
+      client_gone = true;
+    } catch (const std::exception& e) {
+      log_error(request, e.what());
+      failed = true;
+    }
+    // co_await is not allowed inside a handler.
+    if (failed) {
+      if (!responder.started()) {
+        co_await send_error(responder, 500, "internal error", Headers());
+      } else {
+        responder.reset();
+      }
+    }
+    metrics.count_request(route.name, responder.status(), lookup.result);
+    log_request(request, route, responder, lookup.result, user, Clock::now() - start, client_gone);
+    if (client_gone) throw boost::system::system_error(asio::error::connection_reset);
+  }
+
+  void log_error(const Request& request, std::string_view what) {
+    boost::json::object fields;
+    fields["ts"] = now_ms();
+    fields["level"] = "error";
+    fields["msg"] = "request failed";
+    fields["id"] = request.id;
+    fields["error"] = what;
+    log_line(fields);
+  }
+
+  void log_request(const Request& request, const http::Route& route,
+                   const RecordingResponder& responder, CacheResult cache_result,
+                   const std::string& user, Clock::duration took, bool client_gone) {
+    boost::json::object fields;
+    fields["ts"] = now_ms();
+    fields["level"] = "info";
+    fields["msg"] = "request";
+    fields["id"] = request.id;
+    fields["method"] = request.method;
+    fields["route"] = route.name;
+    if (route.provider != nullptr) fields["provider"] = route.provider->name;
+    fields["status"] = responder.status();
+    if (cache_result != CacheResult::none) fields["cache"] = name_of(cache_result);
+    if (!user.empty()) fields["user"] = user;
+    fields["duration_us"] = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
+    if (client_gone) fields["client_gone"] = true;
+    if (responder.was_reset()) fields["reset"] = true;
+    if (config.debug_log) {
+      fields["target"] = request.target;
+      fields["body_bytes"] = request.body.size();
+    }
+    log_line(fields);
+  }
+
+  Task<void> dispatch(const http::Route& route, Request& request, RecordingResponder& responder,
+                      Lookup& lookup, std::string& user) {
+    const std::string_view method = http::allowed_method(route.endpoint);
+    if (!method.empty() && request.method != method) {
+      Headers allow;
+      allow.emplace_back("allow", std::string(method));
+      const std::string message =
+          "method " + request.method + " not allowed here; use " + std::string(method);
+      co_await send_error(responder, 405, message, std::move(allow));
+      co_return;
+    }
+    switch (route.endpoint) {
+      case Endpoint::healthz:
+        co_await responder.send(200, json_headers(), R"({"status":"ok"})");
+        co_return;
+      case Endpoint::readyz: co_await readiness(responder); co_return;
+      case Endpoint::metrics: {
+        Headers headers;
+        headers.emplace_back("content-type", "text/plain; version=0.0.4; charset=utf-8");
+        co_await responder.send(200, std::move(headers), registry.render());
+        co_return;
+      }
+      case Endpoint::not_found: {
+        const std::string message = "no such route: " + request.method + " " +
+                                    request.target.substr(0, request.target.find('?'));
+        co_await send_error(responder, 404, message, Headers());
+      }
+        co_return;
+      default: break;
+    }
+    const Provider& provider = *route.provider;
+    auto authenticated = flow::authenticate(config, provider, request.headers);
+    if (!authenticated) {
+      co_await send_error(responder, 401, "missing or unknown gateway API key", Headers());
+      co_return;
+    }
+    user = std::move(*authenticated);
+    if (route.endpoint == Endpoint::passthrough) {
+      co_await passthrough(route, request, responder, user);
+    } else {
+      co_await cached(route, request, responder, lookup, user);
+    }
+  }
+
+  Task<void> readiness(Responder& responder) {
+    // Always a PING: while the breaker is open it is refused at once, and after the
+    // cool-down it is the probe that closes the breaker again.
+    std::string reason;
+    try {
+      valkey::RequestOptions options;
+      options.timeout = std::chrono::milliseconds(1000);
+      co_await client.command(valkey::Command("PING"), options);
+    } catch (const std::exception& e) {
+      reason = std::string("valkey unreachable: ") + e.what();
+    }
+    if (reason.empty() && client.breaker_state() != valkey::CircuitBreaker::State::closed) {
+      reason = "valkey circuit breaker is open";
+    }
+    if (reason.empty()) {
+      co_await responder.send(200, json_headers(), R"({"status":"ready"})");
+    } else {
+      boost::json::object body;
+      body["status"] = "not ready";
+      body["reason"] = reason;
+      co_await responder.send(503, json_headers(), boost::json::serialize(body));
+    }
+  }
+
+  // Checks the limits; false after answering 429. Allowed or not, the headers are added.
+  Task<bool> admit(const std::string& user, const Provider& provider, bool costs_provider,
+                   Headers& headers, Responder& responder) {
+    const auto decisions =
+        co_await limiter.check_many(limits_for(user, provider.name, costs_provider));
+    for (auto& header : ratelimit::rate_limit_headers(decisions)) {
+      std::string name = header.name;
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      headers.emplace_back(std::move(name), std::move(header.value));
+    }
+    if (ratelimit::all_allowed(decisions)) co_return true;
+    const auto& binding = ratelimit::binding_decision(decisions);
+    metrics.rate_limited[limit_type_index(binding.type)].add();
+    const std::string message = "rate limit exceeded (" + binding.type + ")";
+    co_await send_error(responder, 429, message, headers);
+    co_return false;
+  }
+
+  upstream::Request upstream_request(const http::Route& route, const Request& request) const {
+    upstream::Request out;
+    out.method = request.method;
+    out.target = route.upstream_target;
+    out.headers = flow::upstream_headers(config, *route.provider, request.headers);
+    out.body = request.body;
+    return out;
+  }
+
+  flow::PumpTiming timing() {
+    flow::PumpTiming timing;
+    timing.first_byte = [this](std::chrono::nanoseconds d) { metrics.upstream_ttfb.observe(d); };
+    timing.complete = [this](std::chrono::nanoseconds d) { metrics.upstream_latency.observe(d); };
+    return timing;
+  }
+
+  Task<void> passthrough(const http::Route& route, Request& request, Responder& responder,
+                         const std::string& user) {
+    Headers headers;
+    if (!co_await admit(user, *route.provider, true, headers, responder)) co_return;
+    auto flight = std::make_shared<Flight>(executor);
+    asio::co_spawn(executor,
+                   run_flight(flight, route.provider->base, upstream_request(route, request)),
+                   asio::detached);
+    co_await flow::follow(flight, responder, std::move(headers), true);
+  }
+
+  Task<void> run_flight(std::shared_ptr<Flight> flight, BaseUrl base, upstream::Request request) {
+    co_await flow::pump(flight, pool, base, std::move(request), timing());
+    if (flight->failed) metrics.upstream_errors.add();
+  }
+
+  struct StorePlan {
+    StorePlan() = default;
+    bool store = false;
+    bool chat = false;
+    std::string namespace_name;
+    std::string key;
+    std::string flight_key;
+    cache::WriteOptions options;
+  };
+
+  Task<void> run_and_store(std::shared_ptr<Flight> flight, BaseUrl base, upstream::Request request,
+                           StorePlan plan) {
+    co_await run_flight(flight, base, std::move(request));
+    flow::Recording recording = flow::record(*flight, plan.chat, now_ms());
+    if (plan.store && recording.entry) {
+      const bool written =
+          co_await cache.write_raw(plan.namespace_name, plan.key, *recording.entry, plan.options);
+      (written ? metrics.stores : metrics.stores_skipped).add();
+    } else {
+      metrics.stores_skipped.add();
+    }
+    flights.erase(plan.flight_key, flight.get());
+  }
+
+  Task<void> cached(const http::Route& route, Request& request, Responder& responder,
+                    Lookup& lookup, const std::string& user) {
+    boost::json::value body;
+    if (request.method == "POST") {
+      gateway::JsonLimits limits;
+      limits.max_bytes = config.max_body_bytes;
+      auto parsed = gateway::parse_request_json(request.body, limits);
+      if (!parsed.ok() || !parsed.value.is_object()) {
+        const std::string message =
+            parsed.ok() ? std::string("the request body must be a JSON object") : parsed.error;
+        co_await send_error(responder, 400, message, Headers());
+        co_return;
+      }
+      body = std::move(parsed.value);
+    }
+    const bool chat = route.endpoint == Endpoint::chat_completions;
+    const bool stream = chat && gateway::wants_stream(body);
+    const flow::CacheControls controls = flow::cache_controls(request.headers);
+    const std::string credential = flow::upstream_credential(*route.provider, request.headers);
+    const std::string scope = gateway::scope_for(scope_mode, credential, user);
+    gateway::KeyInput input;
+    input.api = api_name(route.endpoint);
+    input.provider = route.provider->name;
+    input.scope = scope;
+    const std::string key = gateway::request_key(input, body, volatile_fields);
+    const std::string namespace_name(route.endpoint == Endpoint::models ? cache::ns::metadata
+                                                                        : cache::ns::response);
+    // Identical requests share a flight only when they want the same shape of answer.
+    const std::string flight_key = key + (stream ? ":stream" : ":json");
+
+    lookup.result = CacheResult::miss;
+    std::shared_ptr<Flight> joined;
+    if (controls.no_store) {
+      lookup.result = CacheResult::bypass;
+    } else if (controls.refresh) {
+      lookup.result = CacheResult::refresh;
+    } else if (!(joined = flights.find(flight_key))) {
+      cache::RawRead read = co_await cache.read_raw(namespace_name, key);
+      if (!read.reachable) {
+        lookup.result = CacheResult::bypass;
+        metrics.valkey_bypass.add();
+      } else if (read.value) {
+        lookup.entry = flow::replay_of(*read.value, stream, chat, replay_usage, now_ms());
+        if (lookup.entry && !fresh_enough(*lookup.entry, controls)) lookup.entry.reset();
+        if (lookup.entry) lookup.result = CacheResult::hit;
+      }
+      if (!lookup.entry) joined = flights.find(flight_key);
+    }
+
+    Headers headers;
+    if (!co_await admit(user, *route.provider, lookup.result != CacheResult::hit, headers,
+                        responder)) {
+      co_return;
+    }
+    // The limiter's round trip gave identical requests time to start a flight.
+    if (!joined && !lookup.entry && !controls.no_store) joined = flights.find(flight_key);
+    // A flight that has finished is an answer in memory on its way to Valkey: a hit,
+    // answered as one (Age, conversions, usage mode).
+    if (joined && joined->done && lookup.result == CacheResult::miss) {
+      const flow::Recording recording = flow::record(*joined, chat, now_ms());
+      if (recording.entry) {
+        lookup.entry = flow::replay_of(*recording.entry, stream, chat, replay_usage, now_ms());
+      }
+      if (lookup.entry) {
+        lookup.result = CacheResult::hit;
+        joined.reset();
+      }
+    }
+    headers.emplace_back("x-cache", std::string(name_of(lookup.result)));
+    headers.emplace_back("x-cache-key", key);
+    if (lookup.entry) {
+      co_await replay(*lookup.entry, std::move(headers), responder);
+      co_return;
+    }
+    if (joined) {
+      metrics.single_flight_joins.add();
+      co_await flow::follow(joined, responder, std::move(headers), stream);
+      co_return;
+    }
+    // An identical request of the other shape in flight: its answer, converted.
+    if (chat && !controls.no_store) {
+      if (auto other = flights.find(key + (stream ? ":json" : ":stream"))) {
+        metrics.single_flight_joins.add();
+        co_await follow_converted(other, responder, std::move(headers), stream);
+        co_return;
+      }
+    }
+    auto flight = std::make_shared<Flight>(executor);
+    StorePlan plan;
+    plan.store = !controls.no_store && lookup.result != CacheResult::bypass;
+    plan.chat = chat;
+    plan.namespace_name = namespace_name;
+    plan.key = key;
+    plan.flight_key = flight_key;
+    plan.options.ttl = controls.ttl;
+    if (!plan.options.ttl && route.endpoint == Endpoint::models)
+      plan.options.ttl = config.models_ttl;
+    if (!controls.no_store) flights.insert(flight_key, flight);
+    asio::co_spawn(executor,
+                   run_and_store(flight, route.provider->base, upstream_request(route, request),
+                                 std::move(plan)),
+                   asio::detached);
+    co_await flow::follow(flight, responder, std::move(headers), stream);
+  }
+
+  // Follows a flight of the other shape: a streaming client gets SSE comments while the
+  // JSON answer is on its way (its chunk timer must not fire), then the synthesised chunks;
+  // a non-streaming client gets the stream assembled. Having promised a stream, a failure
+  // can only reset the connection.
+  Task<void> follow_converted(std::shared_ptr<Flight> flight, Responder& responder, Headers headers,
+                              bool stream) {
+    flight->attach();
+    struct Detach {
+      Flight& flight;
+      ~Detach() { flight.detach(); }
+    } detach{*flight};
+    if (!stream) {
+      while (!flight->done && !flight->failed) co_await flight->changed();
+      std::optional<std::string> body;
+      if (flight->done && flight->status == 200 && flight->event_stream()) {
+        body = flow::completion_from_stream(flight->body, replay_usage);
+      }
+      if (!body) {
+        co_await flow::follow(flight, responder, std::move(headers), false);
+        co_return;
+      }
+      headers.emplace_back("content-type", "application/json");
+      headers.emplace_back(std::string(flow::converted_header), "stream-to-json");
+      co_await responder.send(200, std::move(headers), std::move(*body));
+      co_return;
+    }
+    headers.emplace_back("content-type", "text/event-stream");
+    headers.emplace_back("cache-control", "no-cache");
+    headers.emplace_back(std::string(flow::converted_header), "json-to-stream");
+    co_await responder.begin(200, std::move(headers));
+    asio::steady_timer poll(executor);
+    auto next_keepalive = Clock::now() + config.keepalive_interval;
+    while (!flight->done && !flight->failed) {
+      if (Clock::now() >= next_keepalive) {
+        co_await responder.write(": keep-alive\n\n");
+        metrics.keepalives.add();
+        next_keepalive = Clock::now() + config.keepalive_interval;
+      }
+      poll.expires_after(std::chrono::milliseconds(20));
+      co_await poll.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    std::optional<std::string> events;
+    if (flight->done && flight->status == 200 && !flight->event_stream()) {
+      events = flow::stream_from_completion(flight->body, replay_usage);
+    }
+    if (!events) {
+      responder.reset();
+      co_return;
+    }
+    co_await responder.write(*events);
+    co_await responder.end();
+  }
+
+  static bool fresh_enough(const flow::Replay& entry, const flow::CacheControls& controls) {
+    if (!controls.max_age) return true;
+    return std::chrono::milliseconds(now_ms() - entry.stored_at_ms) <= *controls.max_age;
+  }
+
+  Task<void> replay(const flow::Replay& entry, Headers headers, Responder& responder) {
+    headers.insert(headers.end(), entry.headers.begin(), entry.headers.end());
+    metrics.bytes_from_cache.add(entry.body.size());
+    metrics.tokens_saved.add(entry.tokens);
+    if (entry.stream) {
+      headers.emplace_back("cache-control", "no-cache");
+      co_await responder.begin(entry.status, std::move(headers));
+      co_await responder.write(entry.body);
+      co_await responder.end();
+    } else {
+      co_await responder.send(entry.status, std::move(headers), entry.body);
+    }
+  }
+};
+
+Dispatcher::Dispatcher(asio::any_io_executor executor, const ServerConfig& config,
+                       MetricsRegistry& registry, std::size_t thread)
+    : impl_(std::make_unique<Impl>(std::move(executor), config, registry, thread)) {}
+
+Dispatcher::~Dispatcher() = default;
+
+Task<void> Dispatcher::handle(Request& request, Responder& responder) {
+  co_await impl_->handle(request, responder);
+}
+
+void Dispatcher::close() {
+  impl_->closed = true;
+  impl_->stats_timer.cancel();
+  impl_->pool.close_idle();
+  impl_->client.close();
+}
+
+}  // namespace opencode_cache::server::api

@@ -1,0 +1,143 @@
+#include "server/flow/entry_codec.hpp"
+
+#include <boost/json/parse.hpp>
+
+#include "server/gateway/chat_completions_convert.hpp"
+#include "server/gateway/chat_completions_stream.hpp"
+#include "server/gateway/sse_parser.hpp"
+#include "server/gateway/stored_response.hpp"
+
+namespace opencode_cache::server::flow {
+namespace {
+
+std::optional<gateway::TokenUsage> json_usage(std::string_view body) {
+  boost::system::error_code ec;
+  const auto value = boost::json::parse(body, ec);
+  const auto* object = ec ? nullptr : value.if_object();
+  const auto* usage = object != nullptr ? object->if_contains("usage") : nullptr;
+  if (usage == nullptr) return std::nullopt;
+  return gateway::read_chat_usage(*usage);
+}
+
+std::string with_usage(std::string_view events_bytes, gateway::ReplayUsage usage) {
+  if (usage == gateway::ReplayUsage::original) return std::string(events_bytes);
+  gateway::SseParser parser;
+  std::vector<gateway::SseEvent> events;
+  parser.feed(events_bytes, events);
+  parser.finish(events);
+  std::string out;
+  for (const auto& event : events) {
+    std::string rewritten;
+    out += gateway::rewrite_chunk_usage(event.raw, usage, rewritten) ? rewritten : event.raw;
+  }
+  return out;
+}
+
+std::string body_with_usage(std::string body, gateway::ReplayUsage usage) {
+  std::string rewritten;
+  if (usage != gateway::ReplayUsage::original &&
+      gateway::rewrite_completion_usage(body, usage, rewritten)) {
+    return rewritten;
+  }
+  return body;
+}
+
+}  // namespace
+
+Recording record(const Flight& flight, bool chat, std::int64_t now_ms) {
+  Recording recording;
+  if (!flight.done) {
+    recording.why_not = "upstream answer incomplete";
+    return recording;
+  }
+  if (flight.status != 200) {
+    recording.why_not = "upstream status " + std::to_string(flight.status);
+    return recording;
+  }
+  gateway::StoredResponse entry;
+  entry.status = static_cast<std::uint16_t>(flight.status);
+  entry.created_at_ms = static_cast<std::uint64_t>(now_ms);
+  const std::string* type = http::find_header(flight.headers, "content-type");
+  entry.content_type = type != nullptr ? *type : "application/json";
+  for (const auto& [name, value] : flight.headers) {
+    if (gateway::kept_upstream_header(name)) entry.headers.emplace_back(name, value);
+  }
+  if (flight.event_stream()) {
+    if (!chat) {
+      recording.why_not = "event stream of an API without a clean-finish rule";
+      return recording;
+    }
+    gateway::SseParser parser;
+    std::vector<gateway::SseEvent> events;
+    parser.feed(flight.body, events);
+    const bool whole = parser.finish(events);
+    gateway::ChatCompletionsRecorder recorder;
+    for (auto& event : events) recorder.observe(std::move(event));
+    if (!whole || !recorder.storable()) {
+      recording.why_not = recorder.failed() ? recorder.failure()
+                                            : "stream ended without a finish_reason and [DONE]";
+      return recording;
+    }
+    entry.kind = gateway::StoredKind::sse;
+    entry.usage = recorder.usage();
+    for (const std::string& event : recorder.events()) entry.append_event(event);
+  } else {
+    entry.kind = gateway::StoredKind::json;
+    entry.usage = json_usage(flight.body);
+    entry.body = flight.body;
+  }
+  recording.entry = gateway::encode_stored_response(entry);
+  return recording;
+}
+
+std::optional<std::string> stream_from_completion(std::string_view completion,
+                                                  gateway::ReplayUsage usage) {
+  auto synthesised = gateway::synthesise_chat_stream(completion);
+  if (!synthesised.ok()) return std::nullopt;
+  std::string out;
+  for (const auto& event : synthesised.events) out += event;
+  return with_usage(out, usage);
+}
+
+std::optional<std::string> completion_from_stream(std::string_view stream,
+                                                  gateway::ReplayUsage usage) {
+  auto assembled = gateway::assemble_chat_completion(stream);
+  if (!assembled.ok()) return std::nullopt;
+  return body_with_usage(std::move(assembled.body), usage);
+}
+
+std::optional<Replay> replay_of(std::string_view stored, bool stream, bool chat,
+                                gateway::ReplayUsage usage, std::int64_t now_ms) {
+  const auto decoded = gateway::decode_stored_response(stored);
+  if (!decoded.ok()) return std::nullopt;
+  const auto& entry = decoded.entry;
+  Replay replay;
+  replay.status = entry.status;
+  replay.stored_at_ms = static_cast<std::int64_t>(entry.created_at_ms);
+  replay.tokens = entry.usage ? entry.usage->total_tokens : 0;
+  for (const auto& [name, value] : entry.headers) {
+    replay.headers.emplace_back(std::string(name), std::string(value));
+  }
+  replay.headers.emplace_back(
+      "age", std::to_string(std::max<std::int64_t>(0, (now_ms - replay.stored_at_ms) / 1000)));
+  const bool stored_stream = entry.kind == gateway::StoredKind::sse;
+  replay.stream = chat ? stream : stored_stream;
+  if (stored_stream == replay.stream) {
+    replay.body = stored_stream ? with_usage(entry.body, usage)
+                                : body_with_usage(std::string(entry.body), usage);
+    replay.headers.emplace_back("content-type", std::string(entry.content_type));
+    return replay;
+  }
+  if (!chat) return std::nullopt;
+  auto converted = replay.stream ? stream_from_completion(entry.body, usage)
+                                 : completion_from_stream(entry.body, usage);
+  if (!converted) return std::nullopt;
+  replay.body = std::move(*converted);
+  replay.headers.emplace_back("content-type",
+                              replay.stream ? "text/event-stream" : "application/json");
+  replay.headers.emplace_back(std::string(converted_header),
+                              replay.stream ? "json-to-stream" : "stream-to-json");
+  return replay;
+}
+
+}  // namespace opencode_cache::server::flow
