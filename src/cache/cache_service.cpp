@@ -100,8 +100,9 @@ JsonObject response_entry(std::string_view prompt, std::string_view model,
 }  // namespace
 
 struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
-  Impl(valkey::Client& c, CacheConfig cfg)
+  Impl(valkey::Client& c, valkey::Client& st, CacheConfig cfg)
       : client(c),
+        state(st),
         config(std::move(cfg)),
         keys(config.prefix),
         compare_and_set(std::string(embedded::compare_and_set_source)),
@@ -109,6 +110,7 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
         background_done(c.get_executor(), asio::steady_timer::time_point::max()) {}
 
   valkey::Client& client;
+  valkey::Client& state;  // sessions; the same as `client` unless given apart
   CacheConfig config;
   CacheKeys keys;
   CacheStats stats;
@@ -127,6 +129,16 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
     return {.timeout = config.operation_timeout, .wait_for_connection = false};
   }
   RequestOptions session_options() const { return {.timeout = config.session_timeout}; }
+
+  valkey::Client& client_for(std::string_view namespace_name) {
+    return namespace_name == ns::session ? state : client;
+  }
+  // Both stores, each once.
+  std::vector<valkey::Client*> stores() {
+    std::vector<valkey::Client*> all(1, &client);
+    if (&state != &client) all.push_back(&state);
+    return all;
+  }
 
   Seconds default_ttl(std::string_view namespace_name) const {
     if (namespace_name == ns::response) return config.ttl.response;
@@ -191,7 +203,7 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
     NamespaceStats& stats = this->stats.of(ns::session);
     const auto start = Clock::now();
     try {
-      auto reply = co_await client.command(std::move(command), session_options());
+      auto reply = co_await state.command(std::move(command), session_options());
       stats.latency.record(Clock::now() - start);
       co_return reply;
     } catch (const valkey::Error& e) {
@@ -245,13 +257,13 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
 
   std::string random_token() { return std::to_string(random()) + std::to_string(random()); }
 
-  Task<std::uint64_t> unlink_matching(std::string pattern) {
-    valkey::Scanner scanner = valkey::Scanner::keys(client, {.match = pattern, .count = 1000});
+  Task<std::uint64_t> unlink_matching(valkey::Client& store, std::string pattern) {
+    valkey::Scanner scanner = valkey::Scanner::keys(store, {.match = pattern, .count = 1000});
     std::uint64_t removed = 0;
     while (auto batch = co_await scanner.next()) {
       if (batch->empty()) continue;
       removed += static_cast<std::uint64_t>(
-          valkey::reply::to_integer(co_await client.command(Command("UNLINK").args(*batch))));
+          valkey::reply::to_integer(co_await store.command(Command("UNLINK").args(*batch))));
     }
     co_return removed;
   }
@@ -432,7 +444,10 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
 };
 
 CacheService::CacheService(valkey::Client& client, CacheConfig config)
-    : impl_(std::make_shared<Impl>(client, std::move(config))) {}
+    : impl_(std::make_shared<Impl>(client, client, std::move(config))) {}
+
+CacheService::CacheService(valkey::Client& cache, valkey::Client& state, CacheConfig config)
+    : impl_(std::make_shared<Impl>(cache, state, std::move(config))) {}
 
 // Background refreshes keep the Impl alive until they end; they are cancelled here so that
 // they end soon and leave the Client alone.
@@ -511,7 +526,7 @@ Task<bool> CacheService::update_session(std::string_view session_id, const JsonO
     if (!text) co_return false;
     JsonObject merged = impl_->parse_session(session_id, *text);
     for (const auto& [field, value] : updates) merged[field] = value;
-    const auto outcome = valkey::reply::to_integer(co_await impl_->client.eval(
+    const auto outcome = valkey::reply::to_integer(co_await impl_->state.eval(
         impl_->compare_and_set, one(key), impl_->compare_and_set_args(*text, merged),
         impl_->session_options()));
     if (outcome == 1) {
@@ -568,15 +583,21 @@ Task<bool> CacheService::delete_metadata(std::string_view id) {
 
 Task<bool> CacheService::invalidate(std::string_view namespace_name, std::string_view id) {
   co_return valkey::reply::to_integer(
-      co_await impl_->client.command(Command("UNLINK", impl_->keys.key(namespace_name, id)))) == 1;
+      co_await impl_->client_for(namespace_name)
+          .command(Command("UNLINK", impl_->keys.key(namespace_name, id)))) == 1;
 }
 
 Task<std::uint64_t> CacheService::invalidate_namespace(std::string_view namespace_name) {
-  co_return co_await impl_->unlink_matching(impl_->keys.key(namespace_name, "*"));
+  co_return co_await impl_->unlink_matching(impl_->client_for(namespace_name),
+                                            impl_->keys.key(namespace_name, "*"));
 }
 
 Task<std::uint64_t> CacheService::invalidate_pattern(std::string_view pattern) {
-  co_return co_await impl_->unlink_matching(impl_->keys.pattern(pattern));
+  std::uint64_t removed = 0;
+  for (valkey::Client* store : impl_->stores()) {
+    removed += co_await impl_->unlink_matching(*store, impl_->keys.pattern(pattern));
+  }
+  co_return removed;
 }
 
 // --- get_or_fetch -------------------------------------------------------------------
@@ -688,12 +709,13 @@ Task<ServerInfo> CacheService::server_info() {
 Task<std::map<std::string, std::uint64_t>> CacheService::key_counts() {
   std::map<std::string, std::uint64_t> counts;
   const std::string prefix = impl_->keys.prefix() + ":";
-  valkey::Scanner scanner =
-      valkey::Scanner::keys(impl_->client, {.match = prefix + "*", .count = 1000});
-  while (auto batch = co_await scanner.next()) {
-    for (const std::string& key : *batch) {
-      const std::string_view rest = std::string_view(key).substr(prefix.size());
-      ++counts[std::string(rest.substr(0, rest.find(':')))];
+  for (valkey::Client* store : impl_->stores()) {
+    valkey::Scanner scanner = valkey::Scanner::keys(*store, {.match = prefix + "*", .count = 1000});
+    while (auto batch = co_await scanner.next()) {
+      for (const std::string& key : *batch) {
+        const std::string_view rest = std::string_view(key).substr(prefix.size());
+        ++counts[std::string(rest.substr(0, rest.find(':')))];
+      }
     }
   }
   co_return counts;

@@ -182,6 +182,37 @@ ClientConfig ClientConfig::from_env(const std::function<const char*(const char*)
   return config;
 }
 
+std::optional<ClientConfig> ClientConfig::state_from_env() {
+  return state_from_env([](const char* name) { return std::getenv(name); });
+}
+
+std::optional<ClientConfig> ClientConfig::state_from_env(
+    const std::function<const char*(const char*)>& getenv) {
+  auto value = [&](const char* name) -> std::string_view {
+    const char* v = getenv(name);
+    return v == nullptr ? std::string_view{} : std::string_view(v);
+  };
+  const std::string_view url = value("VALKEY_STATE_URL");
+  if (url.empty()) return std::nullopt;
+  ClientConfig config;
+  try {
+    config = from_url(url);
+  } catch (const Error& e) {
+    invalid("VALKEY_STATE_URL: " + e.detail());
+  }
+  auto pick = [&](std::string& field, const char* own, const char* shared) {
+    if (auto v = value(own); !v.empty()) {
+      field = v;
+    } else if (field.empty()) {
+      field = value(shared);
+    }
+  };
+  pick(config.username, "VALKEY_STATE_USERNAME", "VALKEY_USERNAME");
+  pick(config.password, "VALKEY_STATE_PASSWORD", "VALKEY_PASSWORD");
+  config.client_name = "opencode-cache-state";
+  return config;
+}
+
 std::string ClientConfig::endpoint() const {
   if (!unix_path.empty()) return unix_path;
   const bool ipv6 = host.find(':') != std::string::npos;

@@ -272,8 +272,8 @@ void redirect(int from, int to) {
 }
 
 // Only async-signal-safe calls between fork and exec: the test process may have threads.
-[[noreturn]] void exec_child(char* const* argv, ChildStdio stdio, pid_t parent, int status_fd,
-                             int max_fd) {
+[[noreturn]] void exec_child(char* const* argv, char* const* envp, ChildStdio stdio, pid_t parent,
+                             int status_fd, int max_fd) {
   // Kill the child with its parent, so a crashed or aborted test leaves no servers running.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(127);
@@ -290,17 +290,40 @@ void redirect(int from, int to) {
   if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
     for (int fd = 3; fd <= max_fd; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
   }
-  ::execv(argv[0], argv);
+  ::execve(argv[0], argv, envp);
   int error = errno;
   [[maybe_unused]] auto ignored = ::write(status_fd, &error, sizeof error);
   ::_exit(127);
 }
 
+// The test's environment with `overrides` set, as NAME=value strings.
+std::vector<std::string> environment_with(
+    const std::vector<std::pair<std::string, std::string>>& overrides) {
+  std::vector<std::string> entries;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string_view text(*entry);
+    const auto name = text.substr(0, text.find('='));
+    const bool overridden = std::any_of(overrides.begin(), overrides.end(),
+                                        [&](const auto& pair) { return pair.first == name; });
+    if (!overridden) entries.emplace_back(text);
+  }
+  for (const auto& [name, value] : overrides) entries.push_back(name + "=" + value);
+  return entries;
+}
+
+std::vector<char*> null_terminated(const std::vector<std::string>& strings) {
+  std::vector<char*> pointers;
+  for (const auto& s : strings) pointers.push_back(const_cast<char*>(s.c_str()));
+  pointers.push_back(nullptr);
+  return pointers;
+}
+
 // fork/exec rather than posix_spawn for PR_SET_PDEATHSIG and closing inherited descriptors.
-pid_t spawn(const std::vector<std::string>& args, ChildStdio stdio) {
-  std::vector<char*> argv;
-  for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
+pid_t spawn(const std::vector<std::string>& args, ChildStdio stdio,
+            const std::vector<std::pair<std::string, std::string>>& environment = {}) {
+  std::vector<char*> argv = null_terminated(args);
+  const std::vector<std::string> env_entries = environment_with(environment);
+  std::vector<char*> envp = null_terminated(env_entries);
 
   int status_pipe[2];
   if (::pipe2(status_pipe, O_CLOEXEC) != 0) throw_errno("pipe2");
@@ -314,7 +337,7 @@ pid_t spawn(const std::vector<std::string>& args, ChildStdio stdio) {
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) throw_errno("fork");
-  if (pid == 0) exec_child(argv.data(), stdio, parent, status_write.get(), max_fd);
+  if (pid == 0) exec_child(argv.data(), envp.data(), stdio, parent, status_write.get(), max_fd);
 
   status_write.reset();
   int exec_error = 0;
@@ -359,6 +382,13 @@ UniqueFd open_or_throw(const std::filesystem::path& path, int flags) {
   UniqueFd fd(::open(path.c_str(), flags | O_CLOEXEC, 0600));
   if (!fd) throw_errno("open " + path.string());
   return fd;
+}
+
+std::string replace_all(std::string text, std::string_view from, std::string_view to) {
+  for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+  return text;
 }
 
 std::string join(const std::vector<std::string>& words) {
@@ -503,6 +533,7 @@ void ValkeyServer::resume() {
 std::string ValkeyServer::cli(const std::vector<std::string>& args) const {
   std::vector<std::string> argv = {valkey_cli_executable().string(), "-h", host(), "-p",
                                    std::to_string(port_)};
+  if (!options_.username.empty()) argv.insert(argv.end(), {"--user", options_.username});
   if (!options_.password.empty()) {
     argv.insert(argv.end(), {"-a", options_.password, "--no-auth-warning"});
   }
@@ -530,6 +561,7 @@ std::string ValkeyServer::cli(const std::vector<std::string>& args) const {
 }
 
 void ValkeyServer::write_config_file() const {
+  if (!options_.command.empty()) return;  // the command brings its own
   std::ofstream conf(dir_ / "valkey.conf", std::ios::trunc);
   conf << "port " << port_ << "\n"
        << "bind 127.0.0.1\n"
@@ -544,7 +576,7 @@ void ValkeyServer::write_config_file() const {
     conf << "unixsocket " << quote_config_value(unix_path()) << "\n"
          << "unixsocketperm 700\n";
   }
-  if (!options_.password.empty()) {
+  if (!options_.password.empty() && options_.username.empty()) {
     conf << "requirepass " << quote_config_value(options_.password) << "\n";
   }
   for (const auto& rule : options_.acl_users) conf << acl_user_directive(rule) << "\n";
@@ -552,8 +584,14 @@ void ValkeyServer::write_config_file() const {
 }
 
 std::vector<std::string> ValkeyServer::server_arguments() const {
-  std::vector<std::string> args = {valkey_server_executable().string(),
-                                   (dir_ / "valkey.conf").string()};
+  std::vector<std::string> args;
+  if (options_.command.empty()) {
+    args = {valkey_server_executable().string(), (dir_ / "valkey.conf").string()};
+  } else {
+    for (const auto& word : options_.command) args.push_back(in_dir(word));
+    args.insert(args.end(),
+                {"--port", std::to_string(port_), "--logfile", (dir_ / "valkey.log").string()});
+  }
   for (const auto& [name, value] : options_.config) {
     args.push_back("--" + name);
     args.push_back(value);
@@ -565,7 +603,10 @@ void ValkeyServer::launch() {
   // Anything valkey prints before its logfile is open (config errors) lands here.
   auto output = open_or_throw(dir_ / "valkey.out", O_WRONLY | O_CREAT | O_APPEND);
   auto null_in = open_or_throw("/dev/null", O_RDONLY);
-  pid_ = spawn(server_arguments(), {null_in.get(), output.get(), output.get()});
+  std::vector<std::pair<std::string, std::string>> environment;
+  for (const auto& [name, value] : options_.environment)
+    environment.emplace_back(name, in_dir(value));
+  pid_ = spawn(server_arguments(), {null_in.get(), output.get(), output.get()}, environment);
 }
 
 void ValkeyServer::wait_until_ready() {
@@ -599,7 +640,10 @@ bool ValkeyServer::answers_as_this_process() const {
   set_io_timeout(fd.get(), kProbeIoTimeout);
   std::string request;
   std::size_t expected = 1;
-  if (!options_.password.empty()) {
+  if (!options_.username.empty()) {
+    request += encode_resp_command({"AUTH", options_.username, options_.password});
+    ++expected;
+  } else if (!options_.password.empty()) {
     request += encode_resp_command({"AUTH", options_.password});
     ++expected;
   }
@@ -613,6 +657,10 @@ bool ValkeyServer::answers_as_this_process() const {
     return info.text.rfind("LOADING", 0) != 0;
   }
   return info.text.find("process_id:" + std::to_string(pid_) + "\r\n") != std::string::npos;
+}
+
+std::string ValkeyServer::in_dir(const std::string& text) const {
+  return replace_all(text, "{dir}", dir_.string());
 }
 
 std::string ValkeyServer::failure_report(const std::string& what) const {

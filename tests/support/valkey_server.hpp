@@ -27,6 +27,16 @@ struct ValkeyServerOptions {
   bool unix_socket = false;
   // Extra `--name value` arguments; they override the harness defaults.
   std::vector<std::pair<std::string, std::string>> config{};
+  // Instead of valkey-server with the harness's config file: this command, which must exec
+  // valkey-server in its own process (the project's launcher, scripts/valkey-serve), with
+  // `environment` added to the test's. "{dir}" in either stands for the server's temp dir.
+  // The harness adds only --port, --logfile and `config`: bind, persistence and users are
+  // the command's.
+  std::vector<std::string> command{};
+  std::vector<std::pair<std::string, std::string>> environment{};
+  // Non-empty: the ACL user that cli() and the readiness probe log in as, with `password`
+  // (which is then this user's password, not `requirepass`).
+  std::string username{};
 };
 
 // One valkey-server child process with its own temp dir (config, log, socket), no persistence,
@@ -65,6 +75,8 @@ class ValkeyServer {
   // options such as --user may lead `args`) and returns its stdout without the trailing
   // newline. Error replies come back as text ("ERR ..."); throws if valkey-cli itself fails.
   std::string cli(const std::vector<std::string>& args) const;
+  // The server's temp dir (config, log, and whatever `command` keeps there).
+  const std::filesystem::path& dir() const { return dir_; }
 
  private:
   void write_config_file() const;
@@ -74,6 +86,7 @@ class ValkeyServer {
   void reap(int deadline_ms);
   std::string failure_report(const std::string& what) const;
   std::vector<std::string> server_arguments() const;
+  std::string in_dir(const std::string& text) const;
 
   ValkeyServerOptions options_;
   std::filesystem::path dir_;

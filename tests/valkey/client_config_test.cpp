@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "opencode_cache/valkey/error.hpp"
@@ -197,6 +198,12 @@ class FakeEnv {
       return it == vars_.end() ? nullptr : it->second.c_str();
     });
   }
+  std::optional<ClientConfig> state() const {
+    return ClientConfig::state_from_env([this](const char* name) -> const char* {
+      const auto it = vars_.find(name);
+      return it == vars_.end() ? nullptr : it->second.c_str();
+    });
+  }
   valkey::Error error() const {
     try {
       config();
@@ -304,6 +311,53 @@ TEST(ClientConfig, EnvInvalidUrlNamesTheVariable) {
 TEST(ClientConfig, EnvPasswordNeverReachesTheEndpoint) {
   const auto config = FakeEnv().set("VALKEY_PASSWORD", "hunter2").config();
   EXPECT_EQ(config.endpoint(), "localhost:6380");
+}
+
+TEST(ClientConfig, StateStoreIsTheCacheUnlessItsUrlIsSet) {
+  EXPECT_FALSE(FakeEnv().set("VALKEY_URL", "valkey://cache:6380").state().has_value());
+  EXPECT_FALSE(FakeEnv().set("VALKEY_STATE_URL", "").state().has_value());
+}
+
+TEST(ClientConfig, StateStoreFromItsUrl) {
+  const auto state = FakeEnv()
+                         .set("VALKEY_URL", "valkey://cache:6380/3")
+                         .set("VALKEY_DB", "3")
+                         .set("VALKEY_STATE_URL", "valkey://state.internal:6381")
+                         .state();
+  ASSERT_TRUE(state.has_value());
+  EXPECT_EQ(state->host, "state.internal");
+  EXPECT_EQ(state->port, 6381);
+  EXPECT_EQ(state->database, 0);  // VALKEY_DB is the cache's
+  EXPECT_EQ(state->client_name, "opencode-cache-state");
+}
+
+TEST(ClientConfig, StateStoreSharesTheApplicationUserUnlessGivenItsOwn) {
+  FakeEnv env;
+  env.set("VALKEY_STATE_URL", "valkey://h:6381")
+      .set("VALKEY_USERNAME", "app")
+      .set("VALKEY_PASSWORD", "app-pw");
+  EXPECT_EQ(env.state()->username, "app");
+  EXPECT_EQ(env.state()->password, "app-pw");
+
+  env.set("VALKEY_STATE_URL", "valkey://urluser:urlpass@h:6381");
+  EXPECT_EQ(env.state()->username, "urluser");
+  EXPECT_EQ(env.state()->password, "urlpass");
+
+  env.set("VALKEY_STATE_USERNAME", "state-user").set("VALKEY_STATE_PASSWORD", "state-pw");
+  EXPECT_EQ(env.state()->username, "state-user");
+  EXPECT_EQ(env.state()->password, "state-pw");
+}
+
+TEST(ClientConfig, StateStoreInvalidUrlNamesTheVariable) {
+  FakeEnv env;
+  env.set("VALKEY_STATE_URL", "http://localhost");
+  try {
+    env.state();
+    ADD_FAILURE() << "state_from_env must throw";
+  } catch (const valkey::Error& e) {
+    EXPECT_EQ(e.code(), errc::invalid_config);
+    EXPECT_THAT(e.what(), HasSubstr("VALKEY_STATE_URL"));
+  }
 }
 
 }  // namespace

@@ -6,6 +6,9 @@
 // are dropped, each counted, and nothing throws into the caller. Sessions are state, not
 // cache: their failures throw valkey::Error.
 //
+// Sessions may live in a Valkey of their own (the state store: no eviction, AOF), so that
+// the cache's LRU eviction can never drop one: give the constructor both clients.
+//
 // A CacheService lives on its Client's executor, and the Client must outlive it. Background
 // refreshes (stale-while-revalidate) own what they use: destroying the CacheService with one
 // in flight cancels it, and drain() waits for them to end. A caller cancelled through its
@@ -92,6 +95,8 @@ struct ServerInfo {
 class CacheService {
  public:
   CacheService(valkey::Client& client, CacheConfig config = {});
+  // Sessions in `state`, everything else in `cache`; both on the same executor.
+  CacheService(valkey::Client& cache, valkey::Client& state, CacheConfig config = {});
   ~CacheService();
   CacheService(const CacheService&) = delete;
   CacheService& operator=(const CacheService&) = delete;
@@ -124,7 +129,8 @@ class CacheService {
   // Invalidation; these throw when Valkey cannot be reached (a cache that may still hold
   // what was to be removed must not look clean). Patterns are globs below the prefix, as
   // in the seed ("session:*"), removed by SCAN and UNLINK in batches: bounded memory on any
-  // keyspace. They return the number of keys removed.
+  // keyspace. They return the number of keys removed. Sessions are removed from the state
+  // store, a pattern from both stores.
   Task<bool> invalidate(std::string_view namespace_name, std::string_view id);
   Task<std::uint64_t> invalidate_namespace(std::string_view namespace_name);
   Task<std::uint64_t> invalidate_pattern(std::string_view pattern);
@@ -165,7 +171,8 @@ class CacheService {
   const CacheStats& stats() const noexcept;
   // Valkey's own figures (INFO memory, stats, clients).
   Task<ServerInfo> server_info();
-  // Keys per namespace below the prefix, counted by SCAN: costs a pass over the keyspace.
+  // Keys per namespace below the prefix, counted by SCAN: costs a pass over the keyspace
+  // (over both keyspaces when sessions have their own store). server_info() is the cache's.
   Task<std::map<std::string, std::uint64_t>> key_counts();
 
   const CacheKeys& keys() const noexcept;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -79,6 +80,15 @@ struct ClientConfig {
   static ClientConfig from_env();
   // The same over any lookup, for tests and embedding.
   static ClientConfig from_env(const std::function<const char*(const char*)>& getenv);
+
+  // The state store (sessions, rate limits: never evicted, persisted) when it is apart from
+  // the cache: VALKEY_STATE_URL, or nullopt when unset (then state lives in the cache's
+  // Valkey). User and password: VALKEY_STATE_USERNAME and VALKEY_STATE_PASSWORD, else the
+  // URL's, else VALKEY_USERNAME and VALKEY_PASSWORD (one application user on both stores).
+  // Throws Error(errc::invalid_config) naming the variable that is wrong.
+  static std::optional<ClientConfig> state_from_env();
+  static std::optional<ClientConfig> state_from_env(
+      const std::function<const char*(const char*)>& getenv);
 
   // "host:port" or the socket path, for logs and errors (never the password).
   std::string endpoint() const;
