@@ -284,11 +284,8 @@ ServerConfig ServerConfig::from_env(const Getenv& getenv) {
   config.cache = library_config("CACHE_", [&] { return cache::CacheConfig::from_env(getenv); });
   config.rate_limits =
       library_config("RATE_LIMIT_", [&] { return ratelimit::RateLimiterConfig::from_env(getenv); });
-  // A request must not wait on Valkey longer for its rate limits than for its cache read: unless
-  // RATE_LIMIT_TIMEOUT_MS says otherwise, the limits get the cache's operation timeout (not
-  // the client's 5 s command timeout), after which their failure policy decides.
-  if (config.rate_limits.timeout.count() == 0)
-    config.rate_limits.timeout = config.cache.operation_timeout;
+  // The limits keep the library's short deadline (RATE_LIMIT_TIMEOUT_MS, 100 ms), after which
+  // their failure policy decides: a request never waits seconds on Valkey for them.
   return config;
 }
 
