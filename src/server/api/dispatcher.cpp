@@ -437,6 +437,9 @@ struct Dispatcher::Impl {
                         responder)) {
       co_return;
     }
+    // A flight found before the round trips may have been abandoned meanwhile (its last
+    // client left and its upstream read was aborted): never follow it into that failure.
+    if (joined && (joined->abandoned || joined->failed)) joined.reset();
     // The limiter's round trip gave identical requests time to start a flight.
     if (!joined && !lookup.entry && !controls.no_store) joined = flights.find(flight_key);
     // A flight that has finished is an answer in memory on its way to Valkey: a hit,
