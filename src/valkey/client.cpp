@@ -229,11 +229,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   // Runs the connection until it fails; records why.
   asio::awaitable<void> serve() {
     try {
-      if (supervisor_.health_checks_enabled()) {
-        co_await detail::race(read_loop(), write_loop(), detail::health_loop(*this, health_timer));
-      } else {
-        co_await detail::race(read_loop(), write_loop());
-      }
+      co_await detail::run_connection(*this, read_loop(), write_loop(), health_timer);
     } catch (const Error& e) {
       last_error = e.code();
       last_error_detail = e.detail();

@@ -253,11 +253,7 @@ struct Subscriber::Impl : std::enable_shared_from_this<Impl> {
 
   asio::awaitable<void> serve() {
     try {
-      if (supervisor_.health_checks_enabled()) {
-        co_await detail::race(read_loop(), write_loop(), detail::health_loop(*this, health_timer));
-      } else {
-        co_await detail::race(read_loop(), write_loop());
-      }
+      co_await detail::run_connection(*this, read_loop(), write_loop(), health_timer);
     } catch (const std::exception& e) {
       last_error = e.what();
     }

@@ -29,6 +29,7 @@
 #include "connection_supervisor.hpp"
 #include "opencode_cache/valkey/client_config.hpp"
 #include "opencode_cache/valkey/error.hpp"
+#include "race.hpp"
 
 namespace opencode_cache::valkey::detail {
 
@@ -125,6 +126,19 @@ boost::asio::awaitable<void> health_loop(Node& node, boost::asio::steady_timer& 
                                         std::to_string(supervisor.dead_after().count()) +
                                         " ms while a reply was due: the connection looks dead");
     }
+  }
+}
+
+// Serves one connection: its reader and writer, and the health check when it is on, until
+// the first of them ends; rethrows why it ended.
+template <class Node>
+boost::asio::awaitable<void> run_connection(Node& node, boost::asio::awaitable<void> reader,
+                                            boost::asio::awaitable<void> writer,
+                                            boost::asio::steady_timer& health_timer) {
+  if (node.supervisor().health_checks_enabled()) {
+    co_await race(std::move(reader), std::move(writer), health_loop(node, health_timer));
+  } else {
+    co_await race(std::move(reader), std::move(writer));
   }
 }
 
