@@ -1,7 +1,6 @@
 #include "opencode_cache/valkey/client.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -14,6 +13,7 @@
 #include "command_table.hpp"
 #include "connection.hpp"
 #include "connection_supervisor.hpp"
+#include "deadline_queue.hpp"
 #include "handshake.hpp"
 #include "multiplexer.hpp"
 #include "opencode_cache/valkey/backoff.hpp"
@@ -59,8 +59,10 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
         write_done(executor),
         backoff_timer(executor),
         health_timer(executor),
+        deadline_timer(executor),
         supervisor_(detail::supervisor_policy(config)),
         breaker(config.breaker) {
+    spare_timers.reserve(PooledTimer::kept_at_most);
     breaker.on_transition([this](CircuitBreaker::State, CircuitBreaker::State to) {
       ++stats.breaker_transitions;
       log("event=breaker_" + std::string(to_string(to)));
@@ -75,6 +77,10 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   asio::steady_timer write_done;     // a reconnect waits on it for a caller's write to end
   asio::steady_timer backoff_timer;  // the pause between reconnect attempts
   asio::steady_timer health_timer;
+  // One timer for every waiting command's deadline, armed at the earliest (deadline_queue.hpp).
+  DeadlineQueue deadlines;
+  asio::steady_timer deadline_timer;
+  asio::steady_timer::time_point deadline_timer_at = asio::steady_timer::time_point::max();
   detail::ConnectionSupervisor supervisor_;
   CircuitBreaker breaker;
   std::minstd_rand random{std::random_device{}()};
@@ -107,6 +113,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     write_signal.cancel();
     backoff_timer.cancel();
     health_timer.cancel();
+    deadline_timer.cancel();
   }
 
   static asio::awaitable<void> run_loop(std::shared_ptr<Impl> self) {
@@ -321,18 +328,18 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
         auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
         if (cancelled != asio::cancellation_type::none) co_return;
       }
-      co_await write_queued();
+      co_await write_queued(Connection::Cancellable::yes);
     }
   }
 
   // One write at a time on the socket, whoever does it (the writer, or a caller inline).
-  asio::awaitable<void> write_queued() {
+  asio::awaitable<void> write_queued(Connection::Cancellable cancellable) {
     writing = true;
     ++stats.writes;
     if (mux.in_flight() == 0)
       supervisor_.on_first_in_flight(detail::ConnectionSupervisor::Clock::now());
     try {
-      co_await connection.write(mux.prepare_write());
+      co_await connection.write(mux.prepare_write(), cancellable);
     } catch (...) {
       end_write();
       throw;
@@ -352,22 +359,6 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     constexpr std::size_t small = 16 * 1024;
     return state == ConnectionState::ready && !writing && mux.in_flight() == 0 &&
            mux.queued() == 1 && request.payload.size() <= small;
-  }
-
-  // Runs in its own coroutine with an empty cancellation slot: the write goes to a socket
-  // that every caller shares, and a caller cancelled half-way through must not cut it short
-  // and leave a partial command on the stream.
-  asio::awaitable<void> write_inline() {
-    auto write = [](std::shared_ptr<Impl> self) -> asio::awaitable<void> {
-      try {
-        co_await self->write_queued();
-      } catch (const std::exception&) {
-        // The reader meets the broken connection and settles the command by the usual rules.
-      }
-      if (self->mux.has_queued()) self->wake_writer();
-    };
-    co_await asio::co_spawn(executor, write(shared_from_this()),
-                            asio::bind_cancellation_slot(asio::cancellation_slot(), no_throw));
   }
 
   // Commands that fail without being queued: closed client, refused credentials, open breaker.
@@ -417,11 +408,44 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       throw *refusal;
     }
     // From here every outcome reaches the breaker, so that a half-open probe is never lost.
+    // One coroutine from here to the reply: every frame costs an allocation per command.
     std::optional<Error> failure;
     try {
-      auto replies = co_await send_and_wait(std::move(request), options);
+      const auto deadline_at = deadline_of(options);
+      enqueue(request, options);
+      const AbandonUnlessDone abandon_unless_done{mux, *request};
+      start_loop();
+      if (can_write_inline(*request)) {
+        // The write ignores the caller's cancellation: it goes to a socket that every caller
+        // shares, and a caller cancelled half-way through must not cut it short and leave a
+        // partial command on the stream. A failed write is the reader's news: it meets the
+        // broken connection and settles the command by the usual rules.
+        try {
+          co_await write_queued(Connection::Cancellable::no);
+        } catch (const std::exception&) {
+        }
+        if (mux.has_queued() && !writing) wake_writer();
+      } else if (state == ConnectionState::ready) {
+        wake_writer();
+      }
+      if (!request->finished()) {
+        const auto& cancellation = co_await asio::this_coro::cancellation_state;
+        throw_if_caller_cancelled(cancellation);
+        // Woken by the reply, by the deadline queue, or by the caller's cancellation.
+        const PooledTimer wake(*this);
+        request->on_done = [timer = &wake.timer()] { timer->cancel(); };
+        watch_deadline(request, deadline_at);
+        co_await wake.timer().async_wait(no_throw);
+        request->on_done = nullptr;
+        if (!request->finished()) {
+          throw_if_caller_cancelled(cancellation);
+          ++stats.timeouts;
+          throw Error(errc::timeout, "no reply within the deadline of " + describe_budget(options));
+        }
+      }
+      if (request->error) throw Error(request->error, request->error_detail);
       record_outcome({});
-      co_return replies;
+      co_return std::move(request->replies);
     } catch (const Error& e) {
       failure = e;
     }
@@ -435,6 +459,79 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     }
     throw *failure;
   }
+
+  void enqueue(const std::shared_ptr<Request>& request, const RequestOptions& options) {
+    request->required_epoch = options.connection_epoch;
+    request->reconnects_left = config.max_retries_per_request;
+    request->refusals_left = config.max_retries_per_request;
+    request->resends_left = request->resendable ? config.max_retries_per_request : 0;
+    if (!mux.enqueue(request)) {
+      throw Error(errc::queue_full, std::to_string(config.max_queued_requests) +
+                                        " commands already wait for " + config.endpoint());
+    }
+  }
+
+  void throw_if_caller_cancelled(const asio::cancellation_state& cancellation) {
+    if (!detail::is_cancelled(cancellation)) return;
+    ++stats.cancellations;
+    throw detail::cancelled_error();
+  }
+
+  void watch_deadline(const std::shared_ptr<Request>& request, asio::steady_timer::time_point at) {
+    deadlines.watch(request, at);
+    if (at < deadline_timer_at) arm_deadline_timer(at);
+  }
+
+  void arm_deadline_timer(asio::steady_timer::time_point at) {
+    deadline_timer_at = at;
+    // Re-arming cancels the wait before: its handler sees operation_aborted and does nothing.
+    deadline_timer.expires_at(at);
+    deadline_timer.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+      if (ec) return;
+      if (auto self = weak.lock()) self->on_deadline_timer();
+    });
+  }
+
+  // Wakes each expired caller, who finds its command unanswered and fails it with timeout.
+  void on_deadline_timer() {
+    deadline_timer_at = asio::steady_timer::time_point::max();
+    for (const auto& request : deadlines.expired(asio::steady_timer::clock_type::now())) {
+      if (request->on_done) request->on_done();
+    }
+    const auto next = deadlines.next_deadline();
+    if (next != asio::steady_timer::time_point::max()) arm_deadline_timer(next);
+  }
+
+  // A waiting caller sleeps on a timer that never expires, woken by cancel(). The timers are
+  // reused: making one looks its service up under a lock.
+  std::vector<std::unique_ptr<asio::steady_timer>> spare_timers;
+
+  class PooledTimer {
+   public:
+    explicit PooledTimer(Impl& owner) : owner_(owner) {
+      if (owner.spare_timers.empty()) {
+        timer_ = std::make_unique<asio::steady_timer>(owner.executor);
+      } else {
+        timer_ = std::move(owner.spare_timers.back());
+        owner.spare_timers.pop_back();
+      }
+      timer_->expires_at(asio::steady_timer::time_point::max());
+    }
+    static constexpr std::size_t kept_at_most = 256;  // reserved: keeping one never allocates
+
+    ~PooledTimer() {
+      if (owner_.spare_timers.size() < kept_at_most) {
+        owner_.spare_timers.push_back(std::move(timer_));
+      }
+    }
+    PooledTimer(const PooledTimer&) = delete;
+    PooledTimer& operator=(const PooledTimer&) = delete;
+    asio::steady_timer& timer() const noexcept { return *timer_; }
+
+   private:
+    Impl& owner_;
+    std::unique_ptr<asio::steady_timer> timer_;
+  };
 
   void refuse_any_in(const Pipeline& pipeline) const {
     if (auto refusal = refusal_in_pipeline(pipeline.commands(), config.dedicated)) {
@@ -467,48 +564,6 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       if (!request.finished()) mux.abandon(request);
     }
   };
-
-  asio::awaitable<std::vector<resp::Value>> send_and_wait(std::shared_ptr<Request> request,
-                                                          const RequestOptions& options) {
-    const auto deadline_at = deadline_of(options);
-    request->required_epoch = options.connection_epoch;
-    request->reconnects_left = config.max_retries_per_request;
-    request->refusals_left = config.max_retries_per_request;
-    request->resends_left = request->resendable ? config.max_retries_per_request : 0;
-    if (!mux.enqueue(request)) {
-      throw Error(errc::queue_full, std::to_string(config.max_queued_requests) +
-                                        " commands already wait for " + config.endpoint());
-    }
-    const AbandonUnlessDone abandon_unless_done{mux, *request};
-    start_loop();
-    if (can_write_inline(*request)) {
-      co_await write_inline();
-    } else if (state == ConnectionState::ready) {
-      wake_writer();
-    }
-
-    if (!request->finished()) {
-      const auto& cancellation = co_await asio::this_coro::cancellation_state;
-      if (detail::is_cancelled(cancellation)) {
-        ++stats.cancellations;
-        throw detail::cancelled_error();
-      }
-      asio::steady_timer deadline(executor, deadline_at);
-      request->on_done = [&deadline] { deadline.cancel(); };
-      co_await deadline.async_wait(no_throw);
-      request->on_done = nullptr;
-      if (!request->finished()) {
-        if (detail::is_cancelled(cancellation)) {
-          ++stats.cancellations;
-          throw detail::cancelled_error();
-        }
-        ++stats.timeouts;
-        throw Error(errc::timeout, "no reply within the deadline of " + describe_budget(options));
-      }
-    }
-    if (request->error) throw Error(request->error, request->error_detail);
-    co_return std::move(request->replies);
-  }
 
   std::string describe_budget(const RequestOptions& options) const {
     if (options.deadline != asio::steady_timer::time_point{}) return "the caller's budget";

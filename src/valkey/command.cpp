@@ -59,6 +59,7 @@ std::string_view Command::argument(std::size_t index) const noexcept {
 }
 
 void Command::encode_to(std::string& out) const {
+  out.reserve(out.size() + body_.size() + 24);
   out += '*';
   append_number(out, count_);
   out += "\r\n";

@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
+#include <compare>
+#include <cstdint>
 #include <utility>
 
 namespace opencode_cache::valkey {
@@ -21,26 +22,84 @@ constexpr std::array<std::string_view, 52> read_only_commands = {
     "ZREVRANGE",   "ZREVRANK", "ZSCAN",   "ZSCORE",
 };
 
+// Command names are ASCII; std::toupper would consult the locale for every byte of every
+// command.
+constexpr char ascii_upper(char c) noexcept {
+  return c >= 'a' && c <= 'z' ? static_cast<char>(c - ('a' - 'A')) : c;
+}
+
+// A command name of up to 16 bytes, upper-cased and packed big-endian into two words, so that
+// comparing keys compares names: the lookup that runs for every command compares integers,
+// not strings. Zero padding sorts a name before every longer name it begins.
+struct NameKey {
+  static constexpr std::size_t longest = 16;  // no name the tables hold is longer
+
+  std::uint64_t high = 0;
+  std::uint64_t low = 0;
+
+  constexpr auto operator<=>(const NameKey&) const = default;
+};
+
+constexpr NameKey key_of(std::string_view name) noexcept {
+  std::array<std::uint8_t, NameKey::longest> bytes{};
+  for (std::size_t i = 0; i < name.size() && i < NameKey::longest; ++i) {
+    bytes[i] = static_cast<std::uint8_t>(ascii_upper(name[i]));
+  }
+  NameKey key;
+  for (std::size_t i = 0; i < 8; ++i) {
+    key.high = (key.high << 8) | bytes[i];
+    key.low = (key.low << 8) | bytes[i + 8];
+  }
+  return key;
+}
+
+template <std::size_t N>
+constexpr std::array<NameKey, N> keys_of(const std::array<std::string_view, N>& names) {
+  std::array<NameKey, N> keys{};
+  for (std::size_t i = 0; i < N; ++i) keys[i] = key_of(names[i]);
+  return keys;
+}
+
+// A NUL inside a name would read as the padding of a shorter name.
+template <std::size_t N>
+bool holds(const std::array<NameKey, N>& keys, std::string_view name) noexcept {
+  return !name.empty() && name.size() <= NameKey::longest &&
+         name.find('\0') == std::string_view::npos &&
+         std::binary_search(keys.begin(), keys.end(), key_of(name));
+}
+
+constexpr auto read_only_keys = keys_of(read_only_commands);
+static_assert(std::is_sorted(read_only_keys.begin(), read_only_keys.end()));
+
 }  // namespace
 
 bool is_read_only_command(std::string_view name) noexcept {
-  constexpr std::size_t longest = 16;
-  if (name.empty() || name.size() > longest) return false;
-  std::array<char, longest> upper{};
-  std::transform(name.begin(), name.end(), upper.begin(), [](char c) {
-    return static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  });
-  const std::string_view key(upper.data(), name.size());
-  return std::binary_search(read_only_commands.begin(), read_only_commands.end(), key);
+  return holds(read_only_keys, name);
 }
 
 namespace {
 
 bool equals_ignoring_case(std::string_view a, std::string_view b) noexcept {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::toupper(static_cast<unsigned char>(x)) ==
-                  std::toupper(static_cast<unsigned char>(y));
+           return ascii_upper(x) == ascii_upper(y);
          });
+}
+
+// Sorted, upper case: every name refusal_on_shared_connection looks at. Any other command
+// passes with one lookup.
+constexpr std::array<std::string_view, 30> names_with_rules = {
+    "AUTH",   "BLMOVE",      "BLMPOP",   "BLPOP",      "BRPOP",     "BRPOPLPUSH",
+    "BZMPOP", "BZPOPMAX",    "BZPOPMIN", "CLIENT",     "DISCARD",   "EXEC",
+    "HELLO",  "MONITOR",     "MULTI",    "PSUBSCRIBE", "PSYNC",     "PUNSUBSCRIBE",
+    "QUIT",   "RESET",       "SELECT",   "SSUBSCRIBE", "SUBSCRIBE", "SUNSUBSCRIBE",
+    "SYNC",   "UNSUBSCRIBE", "WAIT",     "WAITAOF",    "XREAD",     "XREADGROUP",
+};
+
+constexpr auto names_with_rules_keys = keys_of(names_with_rules);
+static_assert(std::is_sorted(names_with_rules_keys.begin(), names_with_rules_keys.end()));
+
+bool has_rules(std::string_view name) noexcept {
+  return holds(names_with_rules_keys, name);
 }
 
 // Name, and what to use instead.
@@ -115,6 +174,7 @@ std::optional<std::string> refusal_in_pipeline(const std::vector<Command>& comma
 
 std::optional<std::string> refusal_on_shared_connection(const Command& command, bool dedicated) {
   const std::string_view name = command.name();
+  if (!has_rules(name)) return std::nullopt;
   for (const auto& [refused_name, instead] : connection_state_commands) {
     if (equals_ignoring_case(name, refused_name)) return refused(refused_name, instead);
   }

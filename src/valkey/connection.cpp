@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/ssl/error.hpp>
@@ -57,6 +58,10 @@ bool is_end_of_stream(const boost::system::error_code& ec) {
 
 bool is_reset(const boost::system::error_code& ec) {
   return ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
+}
+
+[[noreturn]] void throw_read_error(const boost::system::error_code& ec) {
+  throw_io(ec, is_end_of_stream(ec) ? "the server closed the connection" : "read failed");
 }
 
 }  // namespace
@@ -165,10 +170,21 @@ asio::awaitable<void> Connection::throw_if_tls_alert_arrived() {
   if (ec && detail::is_tls_error(ec)) throw_io(ec, "the server ended the TLS session");
 }
 
-asio::awaitable<void> Connection::write(std::string_view bytes) {
+asio::awaitable<void> Connection::write(std::string_view bytes, Cancellable cancellable) {
+  if (cancellable == Cancellable::no) {
+    auto [ec, written] = co_await on_stream([&](auto& stream) {
+      return asio::async_write(stream, asio::buffer(bytes),
+                               asio::bind_cancellation_slot(asio::cancellation_slot(), no_throw));
+    });
+    if (ec) co_await fail_write(ec);
+    co_return;
+  }
   auto [ec, written] = co_await on_stream(
       [&](auto& stream) { return asio::async_write(stream, asio::buffer(bytes), no_throw); });
-  if (!ec) co_return;
+  if (ec) co_await fail_write(ec);
+}
+
+asio::awaitable<void> Connection::fail_write(const boost::system::error_code& ec) {
   // A server that rejects us once the TLS 1.3 handshake is over (no client certificate)
   // sends an alert and closes, and our next write meets the reset. Only a read shows the
   // alert that says why; on a reset connection it returns at once. A read already pending
@@ -177,21 +193,27 @@ asio::awaitable<void> Connection::write(std::string_view bytes) {
   throw_io(ec, "write failed");
 }
 
-asio::awaitable<void> Connection::read_some() {
+asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> Connection::read_into_reader() {
   const std::span<char> space = reader_.prepare();
   reading_ = true;
-  auto [ec, n] = co_await on_stream([&](auto& stream) {
+  return on_stream([&](auto& stream) {
     return stream.async_read_some(asio::buffer(space.data(), space.size()), no_throw);
   });
+}
+
+void Connection::take_read(const boost::system::error_code& ec, std::size_t n) {
   reading_ = false;
-  if (ec) throw_io(ec, is_end_of_stream(ec) ? "the server closed the connection" : "read failed");
+  if (ec) throw_read_error(ec);
   bytes_received_ += n;
   reader_.commit(n);
 }
 
 asio::awaitable<resp::Value> Connection::read_reply() {
   resp::Value reply;
-  while (!reader_.next(reply)) co_await read_some();
+  while (!reader_.next(reply)) {
+    auto [ec, n] = co_await read_into_reader();
+    take_read(ec, n);
+  }
   co_return reply;
 }
 
@@ -201,7 +223,8 @@ asio::awaitable<void> Connection::read_replies(std::vector<resp::Value>& out) {
     resp::Value reply;
     while (reader_.next(reply)) out.push_back(std::move(reply));
     if (out.size() > before) co_return;
-    co_await read_some();
+    auto [ec, n] = co_await read_into_reader();
+    take_read(ec, n);
   }
 }
 

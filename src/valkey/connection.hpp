@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "opencode_cache/valkey/client_config.hpp"
@@ -27,8 +28,12 @@ class Connection {
   // TLS cannot be set up or refuses the handshake (certificate verification included), and
   // Error(invalid_config) for TLS over a Unix socket.
   boost::asio::awaitable<void> connect(const ClientConfig& config);
+  // Whether a write ends early when its caller's cancellation slot fires. A write that
+  // ignores it still ends when the connection is closed.
+  enum class Cancellable : bool { no, yes };
   // Throws Error(io_error), or Error(tls_error) for a failure of the TLS layer.
-  boost::asio::awaitable<void> write(std::string_view bytes);
+  boost::asio::awaitable<void> write(std::string_view bytes,
+                                     Cancellable cancellable = Cancellable::yes);
   // Waits for bytes and returns the next whole reply. Throws Error(io_error) when the
   // connection ends, Error(tls_error) when the TLS layer fails (a server that requires a
   // client certificate says so only here under TLS 1.3) and Error(protocol_error) on
@@ -45,9 +50,14 @@ class Connection {
  private:
   struct Tls;
 
-  boost::asio::awaitable<void> read_some();
+  // One read into the reader's free space, and what to make of its outcome. Not one coroutine:
+  // a frame per read would be an allocation on the path of every reply.
+  boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_into_reader();
+  void take_read(const boost::system::error_code& ec, std::size_t n);
   boost::asio::awaitable<void> connect_tcp(const ClientConfig& config);
   boost::asio::awaitable<void> handshake_tls(const ClientConfig& config);
+  // Throws the error of a failed write, as write() documents.
+  boost::asio::awaitable<void> fail_write(const boost::system::error_code& ec);
   // After a failed write: throws Error(tls_error) if the server's last word was a TLS alert.
   boost::asio::awaitable<void> throw_if_tls_alert_arrived();
   // Runs `operation` on the TLS stream when there is one, else on the plain socket.

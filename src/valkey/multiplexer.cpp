@@ -40,10 +40,12 @@ const std::string& Multiplexer::prepare_write() {
     write_buffer_.clear();
   }
   // Taken out first: a failure handler below may enqueue, and that request must stay queued.
-  std::deque<RequestPtr> writing = std::exchange(queued_, {});
+  // Swapped with a member, not moved out: a new std::deque allocates, and this runs for every
+  // write.
+  writing_.swap(queued_);
   live_queued_ = 0;
-  auto next = writing.begin();
-  for (; next != writing.end() && in_flight_.size() < max_in_flight_; ++next) {
+  auto next = writing_.begin();
+  for (; next != writing_.end() && in_flight_.size() < max_in_flight_; ++next) {
     RequestPtr& request = *next;
     if (request->state == Request::State::abandoned) continue;
     if (request->required_epoch != 0 && request->required_epoch != epoch_) {
@@ -56,11 +58,12 @@ const std::string& Multiplexer::prepare_write() {
     in_flight_.push_back(std::move(request));
   }
   // What the cap kept back waits ahead of anything a handler enqueued meanwhile.
-  for (auto it = next; it != writing.end(); ++it) {
+  for (auto it = next; it != writing_.end(); ++it) {
     if ((*it)->state != Request::State::abandoned) ++live_queued_;
   }
   queued_.insert(queued_.begin(), std::make_move_iterator(next),
-                 std::make_move_iterator(writing.end()));
+                 std::make_move_iterator(writing_.end()));
+  writing_.clear();
   return write_buffer_;
 }
 

@@ -108,6 +108,7 @@ class Multiplexer {
   std::uint64_t epoch_ = 1;
   std::size_t live_queued_ = 0;  // queued_ minus the abandoned ones still in it
   std::deque<RequestPtr> queued_;
+  std::deque<RequestPtr> writing_;  // prepare_write's working list, kept for its storage
   std::deque<RequestPtr> in_flight_;
   std::deque<RequestPtr> refused_;  // refused for the server's role; resent after the reset
   std::string write_buffer_;

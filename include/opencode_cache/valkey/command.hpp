@@ -16,6 +16,7 @@ class Command {
 
   template <class... Args>
   explicit Command(std::string_view name, const Args&... args) {
+    body_.reserve((size_hint(name) + ... + size_hint(args)));
     arg(name);
     (arg(args), ...);
   }
@@ -56,6 +57,11 @@ class Command {
   std::string encoded() const;
 
  private:
+  // Bytes an argument takes encoded, or a little more: one allocation per command.
+  static std::size_t size_hint(std::string_view value) noexcept { return value.size() + 16; }
+  static std::size_t size_hint(std::integral auto) noexcept { return 40; }
+  static std::size_t size_hint(double) noexcept { return 48; }
+
   Command& arg_integer(std::int64_t value);
   Command& arg_unsigned(std::uint64_t value);
 
