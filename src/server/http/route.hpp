@@ -14,6 +14,8 @@ enum class Endpoint {
   readyz,
   metrics,
   chat_completions,
+  responses,
+  messages,
   embeddings,
   models,
   passthrough,

@@ -21,14 +21,15 @@ boost::json::value data_of(const std::string& event) {
 
 TEST(UsageRewrite, OriginalKeepsTheBytes) {
   std::string out;
-  EXPECT_FALSE(rewrite_chunk_usage(usage_event, ReplayUsage::original, out));
   EXPECT_FALSE(
-      rewrite_completion_usage(R"({"usage":{"prompt_tokens":1}})", ReplayUsage::original, out));
+      rewrite_event_usage(LlmApi::chat_completions, usage_event, ReplayUsage::original, out));
+  EXPECT_FALSE(rewrite_body_usage(LlmApi::chat_completions, R"({"usage":{"prompt_tokens":1}})",
+                                  ReplayUsage::original, out));
 }
 
 TEST(UsageRewrite, CachedCountsThePromptAsCacheRead) {
   std::string out;
-  ASSERT_TRUE(rewrite_chunk_usage(usage_event, ReplayUsage::cached, out));
+  ASSERT_TRUE(rewrite_event_usage(LlmApi::chat_completions, usage_event, ReplayUsage::cached, out));
   EXPECT_EQ(
       data_of(out),
       boost::json::parse(
@@ -37,7 +38,8 @@ TEST(UsageRewrite, CachedCountsThePromptAsCacheRead) {
 
 TEST(UsageRewrite, CachedAddsMissingDetails) {
   std::string out;
-  ASSERT_TRUE(rewrite_chunk_usage(
+  ASSERT_TRUE(rewrite_event_usage(
+      LlmApi::chat_completions,
       "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1}}\n\n",
       ReplayUsage::cached, out));
   EXPECT_EQ(data_of(out).at("usage").at("prompt_tokens_details").at("cached_tokens"), 5);
@@ -45,7 +47,7 @@ TEST(UsageRewrite, CachedAddsMissingDetails) {
 
 TEST(UsageRewrite, ZeroClearsEveryCount) {
   std::string out;
-  ASSERT_TRUE(rewrite_chunk_usage(usage_event, ReplayUsage::zero, out));
+  ASSERT_TRUE(rewrite_event_usage(LlmApi::chat_completions, usage_event, ReplayUsage::zero, out));
   EXPECT_EQ(
       data_of(out),
       boost::json::parse(
@@ -58,13 +60,15 @@ TEST(UsageRewrite, EventsWithoutUsageStayAsTheyAre) {
        {"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n", "data: [DONE]\n\n",
         ": keep-alive\n\n", "data: {\"usage\":null,\"choices\":[]}\n\n",
         "data: {\"content\":\"the word \\\"usage\\\"\"}\n\n"}) {
-    EXPECT_FALSE(rewrite_chunk_usage(event, ReplayUsage::zero, out)) << event;
+    EXPECT_FALSE(rewrite_event_usage(LlmApi::chat_completions, event, ReplayUsage::zero, out))
+        << event;
   }
 }
 
 TEST(UsageRewrite, RewritesACompletionBody) {
   std::string out;
-  ASSERT_TRUE(rewrite_completion_usage(
+  ASSERT_TRUE(rewrite_body_usage(
+      LlmApi::chat_completions,
       R"({"object":"chat.completion","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}})",
       ReplayUsage::cached, out));
   EXPECT_EQ(boost::json::parse(out).at("usage").at("prompt_tokens_details").at("cached_tokens"), 9);
