@@ -109,6 +109,23 @@ TEST(Route, DefaultAndNamedProvidersMapToTheUpstreamPath) {
   EXPECT_EQ(http::route(config, "/").endpoint, http::Endpoint::not_found);
 }
 
+TEST(Route, ResponsesAndMessagesAreTheirOwnEndpoints) {
+  const auto config = config_from({{"OPENCODE_CACHE_UPSTREAM", "http://up:9/v1"},
+                                   {"OPENCODE_CACHE_PROVIDERS", "anthropic=https://a.example/v1"}});
+  const auto responses = http::route(config, "/v1/responses");
+  EXPECT_EQ(responses.endpoint, http::Endpoint::responses);
+  EXPECT_EQ(responses.name, "/v1/responses");
+  EXPECT_EQ(responses.upstream_target, "/v1/responses");
+  const auto messages = http::route(config, "/anthropic/v1/messages");
+  EXPECT_EQ(messages.endpoint, http::Endpoint::messages);
+  EXPECT_EQ(messages.name, "/v1/messages");
+  EXPECT_EQ(messages.provider->name, "anthropic");
+  EXPECT_EQ(http::allowed_method(http::Endpoint::messages), "POST");
+  // Sub-resources are not the API itself.
+  EXPECT_EQ(http::route(config, "/v1/messages/count_tokens").endpoint, http::Endpoint::passthrough);
+  EXPECT_EQ(http::route(config, "/v1/responses/resp_1").endpoint, http::Endpoint::passthrough);
+}
+
 TEST(CacheControls, DirectivesAndTtl) {
   http::Headers headers;
   headers.emplace_back("cache-control", "No-Cache, max-age=30");

@@ -81,5 +81,70 @@ TEST(UsageRewrite, ParsesModes) {
   EXPECT_EQ(parse_replay_usage("none"), std::nullopt);
 }
 
+const std::string responses_completed =
+    "event: response.completed\r\n"
+    R"(data: {"type":"response.completed","sequence_number":7,"response":{"id":"r","output":[{"type":"reasoning","encrypted_content":"gA+/="}],"usage":{"input_tokens":40,"input_tokens_details":{"cached_tokens":10},"output_tokens":5,"output_tokens_details":{"reasoning_tokens":2},"total_tokens":45}}})"
+    "\r\n\r\n";
+
+TEST(UsageRewrite, ResponsesCachedReportsTheWholeInputAsCachedBehindItsEventLine) {
+  std::string out;
+  ASSERT_TRUE(
+      rewrite_event_usage(LlmApi::responses, responses_completed, ReplayUsage::cached, out));
+  EXPECT_TRUE(out.starts_with("event: response.completed\ndata: ")) << out;
+  const auto payload = boost::json::parse(std::string_view(out).substr(out.find("data: ") + 6));
+  EXPECT_EQ(payload.at("response").at("usage").at("input_tokens_details").at("cached_tokens"), 40);
+  EXPECT_EQ(payload.at("response").at("usage").at("input_tokens"), 40);
+  EXPECT_EQ(payload.at("response").at("output").at(0).at("encrypted_content"), "gA+/=");
+  EXPECT_EQ(payload.at("sequence_number"), 7);
+}
+
+TEST(UsageRewrite, ResponsesZeroAndEventsWithoutUsage) {
+  std::string out;
+  ASSERT_TRUE(rewrite_event_usage(LlmApi::responses, responses_completed, ReplayUsage::zero, out));
+  const auto payload = boost::json::parse(std::string_view(out).substr(out.find("data: ") + 6));
+  EXPECT_EQ(payload.at("response").at("usage").at("total_tokens"), 0);
+  EXPECT_EQ(payload.at("response").at("usage").at("output_tokens_details").at("reasoning_tokens"),
+            0);
+  EXPECT_FALSE(
+      rewrite_event_usage(LlmApi::responses,
+                          "event: response.created\ndata: "
+                          "{\"type\":\"response.created\",\"response\":{\"usage\":null}}\n\n",
+                          ReplayUsage::zero, out));
+  ASSERT_TRUE(rewrite_body_usage(
+      LlmApi::responses, R"({"object":"response","usage":{"input_tokens":8,"output_tokens":1}})",
+      ReplayUsage::cached, out));
+  EXPECT_EQ(boost::json::parse(out).at("usage").at("input_tokens_details").at("cached_tokens"), 8);
+}
+
+TEST(UsageRewrite, MessagesCachedMovesEveryInputTokenToCacheReads) {
+  const std::string start =
+      "event: message_start\n"
+      R"(data: {"type":"message_start","message":{"id":"m","usage":{"input_tokens":6,"cache_creation_input_tokens":2,"cache_read_input_tokens":3,"output_tokens":1}}})"
+      "\n\n";
+  std::string out;
+  ASSERT_TRUE(rewrite_event_usage(LlmApi::messages, start, ReplayUsage::cached, out));
+  EXPECT_TRUE(out.starts_with("event: message_start\ndata: "));
+  const auto usage = boost::json::parse(std::string_view(out).substr(out.find("data: ") + 6))
+                         .at("message")
+                         .at("usage");
+  EXPECT_EQ(
+      usage,
+      boost::json::parse(
+          R"({"input_tokens":0,"cache_creation_input_tokens":0,"cache_read_input_tokens":11,"output_tokens":1})"));
+  // message_delta with output tokens only: nothing to move, replayed as it is.
+  const std::string delta =
+      "event: message_delta\n"
+      R"(data: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":9}})"
+      "\n\n";
+  EXPECT_FALSE(rewrite_event_usage(LlmApi::messages, delta, ReplayUsage::cached, out));
+  ASSERT_TRUE(rewrite_event_usage(LlmApi::messages, delta, ReplayUsage::zero, out));
+  EXPECT_NE(out.find(R"("usage":{"output_tokens":0})"), std::string::npos) << out;
+  ASSERT_TRUE(rewrite_body_usage(
+      LlmApi::messages, R"({"type":"message","usage":{"input_tokens":4,"output_tokens":2}})",
+      ReplayUsage::cached, out));
+  EXPECT_EQ(boost::json::parse(out).at("usage").at("cache_read_input_tokens"), 4);
+  EXPECT_EQ(boost::json::parse(out).at("usage").at("input_tokens"), 0);
+}
+
 }  // namespace
 }  // namespace opencode_cache::server::gateway
