@@ -231,6 +231,16 @@ TEST_F(MessagesTest, GatewayErrorsHaveTheAnthropicShape) {
   EXPECT_EQ(upstream.calls(), 0u);
 }
 
+TEST_F(MessagesTest, ABodyTooLargeIsAnAnthropicError) {
+  start({{"OPENCODE_CACHE_MAX_BODY_BYTES", "1000"}});
+  expect_anthropic_error(post(messages_body(std::string(2000, 'x'), false)), 413,
+                         "request_too_large");
+  const auto chat = client().post("/v1/chat/completions", chat_body(std::string(2000, 'x'), false));
+  EXPECT_EQ(chat.status, 413);
+  EXPECT_THAT(chat.body, HasSubstr(R"({"error":{"message":)"));
+  EXPECT_EQ(upstream.calls(), 0u);
+}
+
 TEST_F(MessagesTest, UnknownGatewayKeyIsAnAnthropicAuthenticationError) {
   // sha256("gw-secret")
   start({{"OPENCODE_CACHE_API_KEYS",

@@ -86,10 +86,8 @@ Task<void> send_error(Responder& responder, http::ErrorStyle style, int status,
   co_await responder.send(status, std::move(headers), http::error_body_for(style, status, message));
 }
 
-// Errors in the shape of the API the client speaks.
 http::ErrorStyle error_style(const http::Route& route) {
-  return route.endpoint == Endpoint::messages ? http::ErrorStyle::anthropic
-                                              : http::ErrorStyle::openai;
+  return http::error_style(route.endpoint);
 }
 
 std::vector<ratelimit::LimitRef> limits_for(const std::string& user, const std::string& provider,

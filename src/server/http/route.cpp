@@ -71,4 +71,8 @@ std::string_view allowed_method(Endpoint endpoint) {
   }
 }
 
+ErrorStyle error_style(Endpoint endpoint) {
+  return endpoint == Endpoint::messages ? ErrorStyle::anthropic : ErrorStyle::openai;
+}
+
 }  // namespace opencode_cache::server::http
