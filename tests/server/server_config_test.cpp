@@ -59,11 +59,18 @@ TEST(ServerConfig, BadValuesNameTheirVariable) {
   EXPECT_THAT(error_of({{"OPENCODE_CACHE_API_KEYS", "short=alice"}}),
               HasSubstr("OPENCODE_CACHE_API_KEYS"));
   EXPECT_THAT(error_of({{"OPENCODE_CACHE_SCOPE", "everyone"}}), HasSubstr("OPENCODE_CACHE_SCOPE"));
+  EXPECT_THAT(error_of({{"OPENCODE_CACHE_REPLAY_USAGE", "free"}}),
+              HasSubstr("one of original, cached, zero"));
   EXPECT_THAT(error_of({{"OPENCODE_CACHE_IDLE_TIMEOUT_MS", "-5"}}),
               HasSubstr("OPENCODE_CACHE_IDLE_TIMEOUT_MS"));
   EXPECT_THAT(error_of({{"VALKEY_PORT", "x"}}), HasSubstr("VALKEY_PORT"));
   EXPECT_THAT(error_of({{"CACHE_TTL_RESPONSE", "0"}}), HasSubstr("CACHE_TTL_RESPONSE"));
   EXPECT_THAT(error_of({{"RATE_LIMIT_USER_MAX", "x"}}), HasSubstr("RATE_LIMIT_USER_MAX"));
+}
+
+TEST(ServerConfig, ReplayUsageDefaultsToOriginal) {
+  EXPECT_EQ(config_from({}).replay_usage, "original");
+  EXPECT_EQ(config_from({{"OPENCODE_CACHE_REPLAY_USAGE", "cached"}}).replay_usage, "cached");
 }
 
 TEST(ServerConfig, NonLoopbackNeedsTheOptIn) {
