@@ -156,6 +156,28 @@ TEST_F(MessagesTest, StreamingFollowerOfAJsonRequestGetsPingsThenEvents) {
   EXPECT_EQ(upstream.calls(), 1u);
 }
 
+TEST_F(MessagesTest, ConcurrentIdenticalStreamsMakeOneUpstreamCall) {
+  start();
+  constexpr int clients = 5;
+  std::vector<HttpResponse> responses(clients);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < clients; ++i) {
+    threads.emplace_back([&, i] {
+      responses[i] =
+          HttpClient(gateway->port())
+              .post("/v1/messages", messages_body("together", true, "hold"), anthropic_headers);
+    });
+  }
+  EXPECT_TRUE(eventually([&] {
+    return metric("opencode_cache_single_flight_joins_total") == std::to_string(clients - 1);
+  }));
+  upstream.release();
+  for (auto& thread : threads) thread.join();
+  const auto expected = joined(FakeUpstream::messages_events("hold", "answer 1 to together"));
+  for (const auto& response : responses) EXPECT_EQ(response.body, expected);
+  EXPECT_EQ(upstream.calls(), 1u);
+}
+
 TEST_F(MessagesTest, AnthropicHeadersAreForwardedAndBetaIsPartOfTheKey) {
   start();
   const auto base = post(messages_body("k", false));

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "server/gateway/recorded_events.hpp"
+
 namespace opencode_cache::server::gateway {
 namespace {
 
@@ -36,6 +38,17 @@ TEST(LlmApi, AStreamCutInsideAnEventIsNeverStored) {
       "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\n"
       "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\nevent: pi";
   EXPECT_FALSE(judge_stream(LlmApi::messages, messages).storable);
+}
+
+TEST(LlmApi, AStreamLargerThanTheRecordingLimitIsNotStored) {
+  std::string stream = "event: message_start\ndata: {\"type\":\"message_start\"}\n\n";
+  const std::string ping = ": " + std::string(1 << 16, 'p') + "\n\n";
+  while (stream.size() <= RecordedEvents::default_max_bytes) stream += ping;
+  stream += "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+  const auto verdict = judge_stream(LlmApi::messages, stream);
+  EXPECT_FALSE(verdict.storable);
+  EXPECT_EQ(verdict.why_not, "stream larger than the recording limit");
+  EXPECT_TRUE(verdict.events.empty());
 }
 
 TEST(LlmApi, JsonAnswersThatAreNotFinishedAreNotStored) {
