@@ -3,8 +3,9 @@
 // The input (after a first byte that picks the cuts) is fed whole, split in two, and in small
 // chunks: all three must yield the same events and the same failure, since the network may
 // cut a stream anywhere; the events' raw bytes must add up to the input consumed. The events
-// then go through the Chat Completions recorder and the stream assembler, which must not
-// crash on anything.
+// then go through each API's recorder and stream assembler (Chat Completions, Responses,
+// Anthropic Messages), which must not crash on anything; an assembled answer converts back
+// into a stream, and for Responses and Messages that stream assembles again.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +15,9 @@
 
 #include "server/gateway/chat_completions_convert.hpp"
 #include "server/gateway/chat_completions_stream.hpp"
+#include "server/gateway/llm_api.hpp"
+#include "server/gateway/messages_stream.hpp"
+#include "server/gateway/responses_stream.hpp"
 #include "server/gateway/sse_parser.hpp"
 
 namespace {
@@ -87,8 +91,29 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   gateway::ChatCompletionsRecorder recorder(4096);
-  for (auto event : whole.events) recorder.observe(std::move(event));
+  gateway::ResponsesRecorder responses(4096);
+  gateway::MessagesRecorder messages(4096);
+  for (const auto& event : whole.events) {
+    recorder.observe(event);
+    responses.observe(event);
+    messages.observe(event);
+  }
   require(!recorder.storable() || recorder.done_seen(), "storable needs [DONE]");
-  (void)gateway::assemble_chat_completion(stream);
+  require(!responses.storable() || responses.completed(), "storable needs response.completed");
+  require(!messages.storable() || messages.stopped(), "storable needs message_stop");
+  for (const auto api :
+       {gateway::LlmApi::chat_completions, gateway::LlmApi::responses, gateway::LlmApi::messages}) {
+    const auto assembled = gateway::assemble(api, stream);
+    if (!assembled.ok()) continue;
+    const auto synthesised = gateway::synthesise(api, assembled.body);
+    if (!synthesised.ok()) continue;
+    std::string again;
+    for (const auto& event : synthesised.events) again += event;
+    // A chat.completion without choices or usage synthesises to [DONE] alone, which has no
+    // chunk to assemble; the other APIs' streams always carry their whole answer.
+    if (api != gateway::LlmApi::chat_completions) {
+      require(gateway::assemble(api, again).ok(), "a synthesised stream assembles");
+    }
+  }
   return 0;
 }

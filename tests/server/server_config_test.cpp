@@ -59,11 +59,18 @@ TEST(ServerConfig, BadValuesNameTheirVariable) {
   EXPECT_THAT(error_of({{"OPENCODE_CACHE_API_KEYS", "short=alice"}}),
               HasSubstr("OPENCODE_CACHE_API_KEYS"));
   EXPECT_THAT(error_of({{"OPENCODE_CACHE_SCOPE", "everyone"}}), HasSubstr("OPENCODE_CACHE_SCOPE"));
+  EXPECT_THAT(error_of({{"OPENCODE_CACHE_REPLAY_USAGE", "free"}}),
+              HasSubstr("one of original, cached, zero"));
   EXPECT_THAT(error_of({{"OPENCODE_CACHE_IDLE_TIMEOUT_MS", "-5"}}),
               HasSubstr("OPENCODE_CACHE_IDLE_TIMEOUT_MS"));
   EXPECT_THAT(error_of({{"VALKEY_PORT", "x"}}), HasSubstr("VALKEY_PORT"));
   EXPECT_THAT(error_of({{"CACHE_TTL_RESPONSE", "0"}}), HasSubstr("CACHE_TTL_RESPONSE"));
   EXPECT_THAT(error_of({{"RATE_LIMIT_USER_MAX", "x"}}), HasSubstr("RATE_LIMIT_USER_MAX"));
+}
+
+TEST(ServerConfig, ReplayUsageDefaultsToOriginal) {
+  EXPECT_EQ(config_from({}).replay_usage, "original");
+  EXPECT_EQ(config_from({{"OPENCODE_CACHE_REPLAY_USAGE", "cached"}}).replay_usage, "cached");
 }
 
 TEST(ServerConfig, NonLoopbackNeedsTheOptIn) {
@@ -107,6 +114,23 @@ TEST(Route, DefaultAndNamedProvidersMapToTheUpstreamPath) {
   EXPECT_EQ(http::route(config, "/unknown/v1/models").endpoint, http::Endpoint::not_found);
   EXPECT_EQ(http::route(config, "/metrics").endpoint, http::Endpoint::metrics);
   EXPECT_EQ(http::route(config, "/").endpoint, http::Endpoint::not_found);
+}
+
+TEST(Route, ResponsesAndMessagesAreTheirOwnEndpoints) {
+  const auto config = config_from({{"OPENCODE_CACHE_UPSTREAM", "http://up:9/v1"},
+                                   {"OPENCODE_CACHE_PROVIDERS", "anthropic=https://a.example/v1"}});
+  const auto responses = http::route(config, "/v1/responses");
+  EXPECT_EQ(responses.endpoint, http::Endpoint::responses);
+  EXPECT_EQ(responses.name, "/v1/responses");
+  EXPECT_EQ(responses.upstream_target, "/v1/responses");
+  const auto messages = http::route(config, "/anthropic/v1/messages");
+  EXPECT_EQ(messages.endpoint, http::Endpoint::messages);
+  EXPECT_EQ(messages.name, "/v1/messages");
+  EXPECT_EQ(messages.provider->name, "anthropic");
+  EXPECT_EQ(http::allowed_method(http::Endpoint::messages), "POST");
+  // Sub-resources are not the API itself.
+  EXPECT_EQ(http::route(config, "/v1/messages/count_tokens").endpoint, http::Endpoint::passthrough);
+  EXPECT_EQ(http::route(config, "/v1/responses/resp_1").endpoint, http::Endpoint::passthrough);
 }
 
 TEST(CacheControls, DirectivesAndTtl) {

@@ -19,7 +19,9 @@
 #include "server/flow/entry_codec.hpp"
 #include "server/flow/flight.hpp"
 #include "server/flow/identity.hpp"
+#include "server/flow/key_headers.hpp"
 #include "server/gateway/canonical_json.hpp"
+#include "server/gateway/llm_api.hpp"
 #include "server/gateway/request_key.hpp"
 #include "server/http/error_response.hpp"
 #include "server/http/route.hpp"
@@ -78,11 +80,14 @@ Headers json_headers() {
 
 // No default for `headers`: g++ 12 mishandles default arguments of coroutines
 // (docs/coroutine-pitfalls.md).
-Task<void> send_error(Responder& responder, int status, std::string_view message, Headers headers) {
-  const auto shape = http::error_shape(status);
+Task<void> send_error(Responder& responder, http::ErrorStyle style, int status,
+                      std::string_view message, Headers headers) {
   headers.emplace_back("content-type", "application/json");
-  co_await responder.send(status, std::move(headers),
-                          http::error_body(message, shape.type, shape.code));
+  co_await responder.send(status, std::move(headers), http::error_body_for(style, status, message));
+}
+
+http::ErrorStyle error_style(const http::Route& route) {
+  return http::error_style(route.endpoint);
 }
 
 std::vector<ratelimit::LimitRef> limits_for(const std::string& user, const std::string& provider,
@@ -104,8 +109,19 @@ std::size_t limit_type_index(std::string_view type) {
 std::string_view api_name(Endpoint endpoint) {
   switch (endpoint) {
     case Endpoint::chat_completions: return gateway::api::chat_completions;
+    case Endpoint::responses: return gateway::api::responses;
+    case Endpoint::messages: return gateway::api::messages;
     case Endpoint::embeddings: return gateway::api::embeddings;
     default: return gateway::api::models;
+  }
+}
+
+gateway::LlmApi llm_api(Endpoint endpoint) {
+  switch (endpoint) {
+    case Endpoint::chat_completions: return gateway::LlmApi::chat_completions;
+    case Endpoint::responses: return gateway::LlmApi::responses;
+    case Endpoint::messages: return gateway::LlmApi::messages;
+    default: return gateway::LlmApi::other;
   }
 }
 
@@ -139,6 +155,8 @@ struct Dispatcher::Impl {
                                 cfg.upstream_chunk_timeout},
              cfg.upstream_pool_size),
         volatile_fields(cfg.volatile_fields),
+        responses_volatile_fields(
+            gateway::VolatileFields::for_api(gateway::api::responses, cfg.volatile_fields)),
         scope_mode(
             gateway::parse_scope_mode(cfg.cache_scope).value_or(gateway::ScopeMode::credential)),
         replay_usage(
@@ -157,6 +175,7 @@ struct Dispatcher::Impl {
   upstream::Pool pool;
   flow::FlightTable flights;
   gateway::VolatileFields volatile_fields;
+  gateway::VolatileFields responses_volatile_fields;
   gateway::ScopeMode scope_mode;
   gateway::ReplayUsage replay_usage;
   asio::steady_timer stats_timer;
@@ -197,7 +216,7 @@ struct Dispatcher::Impl {
     // co_await is not allowed inside a handler.
     if (failed) {
       if (!responder.started()) {
-        co_await send_error(responder, 500, "internal error", Headers());
+        co_await send_error(responder, error_style(route), 500, "internal error", Headers());
       } else {
         responder.reset();
       }
@@ -249,7 +268,7 @@ struct Dispatcher::Impl {
       allow.emplace_back("allow", std::string(method));
       const std::string message =
           "method " + request.method + " not allowed here; use " + std::string(method);
-      co_await send_error(responder, 405, message, std::move(allow));
+      co_await send_error(responder, error_style(route), 405, message, std::move(allow));
       co_return;
     }
     switch (route.endpoint) {
@@ -266,7 +285,7 @@ struct Dispatcher::Impl {
       case Endpoint::not_found: {
         const std::string message = "no such route: " + request.method + " " +
                                     request.target.substr(0, request.target.find('?'));
-        co_await send_error(responder, 404, message, Headers());
+        co_await send_error(responder, error_style(route), 404, message, Headers());
       }
         co_return;
       default: break;
@@ -274,7 +293,8 @@ struct Dispatcher::Impl {
     const Provider& provider = *route.provider;
     auto authenticated = flow::authenticate(config, provider, request.headers);
     if (!authenticated) {
-      co_await send_error(responder, 401, "missing or unknown gateway API key", Headers());
+      co_await send_error(responder, error_style(route), 401, "missing or unknown gateway API key",
+                          Headers());
       co_return;
     }
     user = std::move(*authenticated);
@@ -311,7 +331,7 @@ struct Dispatcher::Impl {
 
   // Checks the limits; false after answering 429. Allowed or not, the headers are added.
   Task<bool> admit(const std::string& user, const Provider& provider, bool costs_provider,
-                   Headers& headers, Responder& responder) {
+                   Headers& headers, Responder& responder, http::ErrorStyle style) {
     const auto decisions =
         co_await limiter.check_many(limits_for(user, provider.name, costs_provider));
     for (auto& header : ratelimit::rate_limit_headers(decisions)) {
@@ -323,7 +343,7 @@ struct Dispatcher::Impl {
     const auto& binding = ratelimit::binding_decision(decisions);
     metrics.rate_limited[limit_type_index(binding.type)].add();
     const std::string message = "rate limit exceeded (" + binding.type + ")";
-    co_await send_error(responder, 429, message, headers);
+    co_await send_error(responder, style, 429, message, headers);
     co_return false;
   }
 
@@ -346,12 +366,14 @@ struct Dispatcher::Impl {
   Task<void> passthrough(const http::Route& route, Request& request, Responder& responder,
                          const std::string& user) {
     Headers headers;
-    if (!co_await admit(user, *route.provider, true, headers, responder)) co_return;
+    if (!co_await admit(user, *route.provider, true, headers, responder, error_style(route))) {
+      co_return;
+    }
     auto flight = std::make_shared<Flight>(executor);
     asio::co_spawn(executor,
                    run_flight(flight, route.provider->base, upstream_request(route, request)),
                    asio::detached);
-    co_await flow::follow(flight, responder, std::move(headers), true);
+    co_await flow::follow(flight, responder, std::move(headers), true, error_style(route));
   }
 
   Task<void> run_flight(std::shared_ptr<Flight> flight, BaseUrl base, upstream::Request request) {
@@ -362,7 +384,7 @@ struct Dispatcher::Impl {
   struct StorePlan {
     StorePlan() = default;
     bool store = false;
-    bool chat = false;
+    gateway::LlmApi api = gateway::LlmApi::other;
     std::string namespace_name;
     std::string key;
     std::string flight_key;
@@ -372,7 +394,7 @@ struct Dispatcher::Impl {
   Task<void> run_and_store(std::shared_ptr<Flight> flight, BaseUrl base, upstream::Request request,
                            StorePlan plan) {
     co_await run_flight(flight, base, std::move(request));
-    flow::Recording recording = flow::record(*flight, plan.chat, now_ms());
+    flow::Recording recording = flow::record(*flight, plan.api, now_ms());
     if (plan.store && recording.entry) {
       const bool written =
           co_await cache.write_raw(plan.namespace_name, plan.key, *recording.entry, plan.options);
@@ -393,13 +415,15 @@ struct Dispatcher::Impl {
       if (!parsed.ok() || !parsed.value.is_object()) {
         const std::string message =
             parsed.ok() ? std::string("the request body must be a JSON object") : parsed.error;
-        co_await send_error(responder, 400, message, Headers());
+        co_await send_error(responder, error_style(route), 400, message, Headers());
         co_return;
       }
       body = std::move(parsed.value);
     }
-    const bool chat = route.endpoint == Endpoint::chat_completions;
-    const bool stream = chat && gateway::wants_stream(body);
+    const gateway::LlmApi api = llm_api(route.endpoint);
+    const bool convertible = gateway::streams(api);
+    const bool stream = convertible && gateway::wants_stream(body);
+    const http::ErrorStyle style = error_style(route);
     const flow::CacheControls controls = flow::cache_controls(request.headers);
     const std::string credential = flow::upstream_credential(*route.provider, request.headers);
     const std::string scope = gateway::scope_for(scope_mode, credential, user);
@@ -407,7 +431,11 @@ struct Dispatcher::Impl {
     input.api = api_name(route.endpoint);
     input.provider = route.provider->name;
     input.scope = scope;
-    const std::string key = gateway::request_key(input, body, volatile_fields);
+    const auto significant_headers = flow::key_headers(api, request.headers);
+    for (const auto& [name, value] : significant_headers) input.headers.emplace_back(name, value);
+    const std::string key = gateway::request_key(
+        input, body,
+        api == gateway::LlmApi::responses ? responses_volatile_fields : volatile_fields);
     const std::string namespace_name(route.endpoint == Endpoint::models ? cache::ns::metadata
                                                                         : cache::ns::response);
     // Identical requests share a flight only when they want the same shape of answer.
@@ -425,7 +453,7 @@ struct Dispatcher::Impl {
         lookup.result = CacheResult::bypass;
         metrics.valkey_bypass.add();
       } else if (read.value) {
-        lookup.entry = flow::replay_of(*read.value, stream, chat, replay_usage, now_ms());
+        lookup.entry = flow::replay_of(*read.value, stream, api, replay_usage, now_ms());
         if (lookup.entry && !fresh_enough(*lookup.entry, controls)) lookup.entry.reset();
         if (lookup.entry) lookup.result = CacheResult::hit;
       }
@@ -434,7 +462,7 @@ struct Dispatcher::Impl {
 
     Headers headers;
     if (!co_await admit(user, *route.provider, lookup.result != CacheResult::hit, headers,
-                        responder)) {
+                        responder, style)) {
       co_return;
     }
     // A flight found before the round trips may have been abandoned meanwhile (its last
@@ -445,9 +473,9 @@ struct Dispatcher::Impl {
     // A flight that has finished is an answer in memory on its way to Valkey: a hit,
     // answered as one (Age, conversions, usage mode).
     if (joined && joined->done && lookup.result == CacheResult::miss) {
-      const flow::Recording recording = flow::record(*joined, chat, now_ms());
+      const flow::Recording recording = flow::record(*joined, api, now_ms());
       if (recording.entry) {
-        lookup.entry = flow::replay_of(*recording.entry, stream, chat, replay_usage, now_ms());
+        lookup.entry = flow::replay_of(*recording.entry, stream, api, replay_usage, now_ms());
       }
       if (lookup.entry) {
         lookup.result = CacheResult::hit;
@@ -462,21 +490,21 @@ struct Dispatcher::Impl {
     }
     if (joined) {
       metrics.single_flight_joins.add();
-      co_await flow::follow(joined, responder, std::move(headers), stream);
+      co_await flow::follow(joined, responder, std::move(headers), stream, style);
       co_return;
     }
     // An identical request of the other shape in flight: its answer, converted.
-    if (chat && !controls.no_store) {
+    if (convertible && !controls.no_store) {
       if (auto other = flights.find(key + (stream ? ":json" : ":stream"))) {
         metrics.single_flight_joins.add();
-        co_await follow_converted(other, responder, std::move(headers), stream);
+        co_await follow_converted(other, responder, std::move(headers), stream, api, style);
         co_return;
       }
     }
     auto flight = std::make_shared<Flight>(executor);
     StorePlan plan;
     plan.store = !controls.no_store && lookup.result != CacheResult::bypass;
-    plan.chat = chat;
+    plan.api = api;
     plan.namespace_name = namespace_name;
     plan.key = key;
     plan.flight_key = flight_key;
@@ -488,15 +516,16 @@ struct Dispatcher::Impl {
                    run_and_store(flight, route.provider->base, upstream_request(route, request),
                                  std::move(plan)),
                    asio::detached);
-    co_await flow::follow(flight, responder, std::move(headers), stream);
+    co_await flow::follow(flight, responder, std::move(headers), stream, style);
   }
 
   // Follows a flight of the other shape: a streaming client gets SSE comments while the
-  // JSON answer is on its way (its chunk timer must not fire), then the synthesised chunks;
+  // JSON answer is on its way (its chunk timer must not fire; Anthropic clients get `ping`
+  // events, the only kind their SDKs accept besides the answer's), then the synthesised chunks;
   // a non-streaming client gets the stream assembled. Having promised a stream, a failure
   // can only reset the connection.
   Task<void> follow_converted(std::shared_ptr<Flight> flight, Responder& responder, Headers headers,
-                              bool stream) {
+                              bool stream, gateway::LlmApi api, http::ErrorStyle style) {
     flight->attach();
     struct Detach {
       Flight& flight;
@@ -506,10 +535,10 @@ struct Dispatcher::Impl {
       while (!flight->done && !flight->failed) co_await flight->changed();
       std::optional<std::string> body;
       if (flight->done && flight->status == 200 && flight->event_stream()) {
-        body = flow::completion_from_stream(flight->body, replay_usage);
+        body = flow::completion_from_stream(api, flight->body, replay_usage);
       }
       if (!body) {
-        co_await flow::follow(flight, responder, std::move(headers), false);
+        co_await flow::follow(flight, responder, std::move(headers), false, style);
         co_return;
       }
       headers.emplace_back("content-type", "application/json");
@@ -525,7 +554,7 @@ struct Dispatcher::Impl {
     auto next_keepalive = Clock::now() + config.keepalive_interval;
     while (!flight->done && !flight->failed) {
       if (Clock::now() >= next_keepalive) {
-        co_await responder.write(": keep-alive\n\n");
+        co_await responder.write(gateway::heartbeat(api));
         metrics.keepalives.add();
         next_keepalive = Clock::now() + config.keepalive_interval;
       }
@@ -534,7 +563,7 @@ struct Dispatcher::Impl {
     }
     std::optional<std::string> events;
     if (flight->done && flight->status == 200 && !flight->event_stream()) {
-      events = flow::stream_from_completion(flight->body, replay_usage);
+      events = flow::stream_from_completion(api, flight->body, replay_usage);
     }
     if (!events) {
       responder.reset();

@@ -39,14 +39,9 @@ inline constexpr std::size_t cache_result_count = 5;
 std::string_view name_of(CacheResult result);
 
 // Route names the gateway counts (route.hpp's names), in a fixed order.
-inline constexpr std::array<std::string_view, 8> route_names = {"/v1/chat/completions",
-                                                                "/v1/embeddings",
-                                                                "/v1/models",
-                                                                "passthrough",
-                                                                "/healthz",
-                                                                "/readyz",
-                                                                "/metrics",
-                                                                "unknown"};
+inline constexpr std::array<std::string_view, 10> route_names = {
+    "/v1/chat/completions", "/v1/responses", "/v1/messages", "/v1/embeddings", "/v1/models",
+    "passthrough",          "/healthz",      "/readyz",      "/metrics",       "unknown"};
 inline constexpr std::array<int, 16> counted_statuses = {200, 400, 401, 404, 405, 408, 413,
                                                          429, 431, 500, 502, 503, 504, 0};
 
@@ -65,7 +60,7 @@ struct ThreadMetrics {
   Counter tokens_saved;      // usage.total_tokens of the entries served
   Counter bytes_from_cache;  // body bytes served from stored entries
   Counter single_flight_joins;
-  Counter keepalives;  // SSE comments sent to streams waiting for a JSON answer
+  Counter keepalives;      // SSE comments sent to streams waiting for a JSON answer
   Counter stores;          // entries written
   Counter stores_skipped;  // answers not stored (error status, unclean end, no-store)
   Counter valkey_bypass;   // requests served without the cache: Valkey unreachable

@@ -318,8 +318,8 @@ http://<listen>/<provider>/v1 (a named provider). Configuration is read from the
   OPENCODE_CACHE_UPSTREAM_FIRST_BYTE_TIMEOUT_MS  (300000) 504 after
   OPENCODE_CACHE_UPSTREAM_CHUNK_TIMEOUT_MS       (300000) between body chunks
   OPENCODE_CACHE_UPSTREAM_POOL_SIZE  idle upstream connections per upstream and thread (32)
-  OPENCODE_CACHE_REPLAY_USAGE      usage a hit reports: original | cached | zero (original)
-  OPENCODE_CACHE_KEEPALIVE_MS      SSE comment interval while a stream waits (10000)
+  OPENCODE_CACHE_REPLAY_USAGE      usage a hit reports, every API: original | cached | zero (original)
+  OPENCODE_CACHE_KEEPALIVE_MS      heartbeat interval while a stream waits (10000)
   OPENCODE_CACHE_DEBUG_LOG         log request details                (false)
 
   VALKEY_URL | VALKEY_HOST, VALKEY_PORT, VALKEY_USERNAME, VALKEY_PASSWORD, VALKEY_DB

@@ -1,25 +1,13 @@
 #include "server/flow/entry_codec.hpp"
 
-#include <boost/json/parse.hpp>
-
-#include "server/gateway/chat_completions_convert.hpp"
-#include "server/gateway/chat_completions_stream.hpp"
 #include "server/gateway/sse_parser.hpp"
 #include "server/gateway/stored_response.hpp"
 
 namespace opencode_cache::server::flow {
 namespace {
 
-std::optional<gateway::TokenUsage> json_usage(std::string_view body) {
-  boost::system::error_code ec;
-  const auto value = boost::json::parse(body, ec);
-  const auto* object = ec ? nullptr : value.if_object();
-  const auto* usage = object != nullptr ? object->if_contains("usage") : nullptr;
-  if (usage == nullptr) return std::nullopt;
-  return gateway::read_chat_usage(*usage);
-}
-
-std::string with_usage(std::string_view events_bytes, gateway::ReplayUsage usage) {
+std::string with_usage(gateway::LlmApi api, std::string_view events_bytes,
+                       gateway::ReplayUsage usage) {
   if (usage == gateway::ReplayUsage::original) return std::string(events_bytes);
   gateway::SseParser parser;
   std::vector<gateway::SseEvent> events;
@@ -28,15 +16,15 @@ std::string with_usage(std::string_view events_bytes, gateway::ReplayUsage usage
   std::string out;
   for (const auto& event : events) {
     std::string rewritten;
-    out += gateway::rewrite_chunk_usage(event.raw, usage, rewritten) ? rewritten : event.raw;
+    out += gateway::rewrite_event_usage(api, event.raw, usage, rewritten) ? rewritten : event.raw;
   }
   return out;
 }
 
-std::string body_with_usage(std::string body, gateway::ReplayUsage usage) {
+std::string body_with_usage(gateway::LlmApi api, std::string body, gateway::ReplayUsage usage) {
   std::string rewritten;
   if (usage != gateway::ReplayUsage::original &&
-      gateway::rewrite_completion_usage(body, usage, rewritten)) {
+      gateway::rewrite_body_usage(api, body, usage, rewritten)) {
     return rewritten;
   }
   return body;
@@ -44,7 +32,7 @@ std::string body_with_usage(std::string body, gateway::ReplayUsage usage) {
 
 }  // namespace
 
-Recording record(const Flight& flight, bool chat, std::int64_t now_ms) {
+Recording record(const Flight& flight, gateway::LlmApi api, std::int64_t now_ms) {
   Recording recording;
   if (!flight.done) {
     recording.why_not = "upstream answer incomplete";
@@ -63,50 +51,42 @@ Recording record(const Flight& flight, bool chat, std::int64_t now_ms) {
     if (gateway::kept_upstream_header(name)) entry.headers.emplace_back(name, value);
   }
   if (flight.event_stream()) {
-    if (!chat) {
-      recording.why_not = "event stream of an API without a clean-finish rule";
-      return recording;
-    }
-    gateway::SseParser parser;
-    std::vector<gateway::SseEvent> events;
-    parser.feed(flight.body, events);
-    const bool whole = parser.finish(events);
-    gateway::ChatCompletionsRecorder recorder;
-    for (auto& event : events) recorder.observe(std::move(event));
-    if (!whole || !recorder.storable()) {
-      recording.why_not = recorder.failed() ? recorder.failure()
-                                            : "stream ended without a finish_reason and [DONE]";
+    auto verdict = gateway::judge_stream(api, flight.body);
+    if (!verdict.storable) {
+      recording.why_not = std::move(verdict.why_not);
       return recording;
     }
     entry.kind = gateway::StoredKind::sse;
-    entry.usage = recorder.usage();
-    for (const std::string& event : recorder.events()) entry.append_event(event);
+    entry.usage = verdict.usage;
+    for (const std::string& event : verdict.events) entry.append_event(event);
   } else {
+    recording.why_not = gateway::json_not_storable(api, flight.body);
+    if (!recording.why_not.empty()) return recording;
     entry.kind = gateway::StoredKind::json;
-    entry.usage = json_usage(flight.body);
+    entry.usage = gateway::json_usage(api, flight.body);
     entry.body = flight.body;
   }
   recording.entry = gateway::encode_stored_response(entry);
   return recording;
 }
 
-std::optional<std::string> stream_from_completion(std::string_view completion,
+std::optional<std::string> stream_from_completion(gateway::LlmApi api, std::string_view completion,
                                                   gateway::ReplayUsage usage) {
-  auto synthesised = gateway::synthesise_chat_stream(completion);
+  auto synthesised = gateway::synthesise(api, completion);
   if (!synthesised.ok()) return std::nullopt;
   std::string out;
   for (const auto& event : synthesised.events) out += event;
-  return with_usage(out, usage);
+  return with_usage(api, out, usage);
 }
 
-std::optional<std::string> completion_from_stream(std::string_view stream,
+std::optional<std::string> completion_from_stream(gateway::LlmApi api, std::string_view stream,
                                                   gateway::ReplayUsage usage) {
-  auto assembled = gateway::assemble_chat_completion(stream);
+  auto assembled = gateway::assemble(api, stream);
   if (!assembled.ok()) return std::nullopt;
-  return body_with_usage(std::move(assembled.body), usage);
+  return body_with_usage(api, std::move(assembled.body), usage);
 }
 
-std::optional<Replay> replay_of(std::string_view stored, bool stream, bool chat,
+std::optional<Replay> replay_of(std::string_view stored, bool stream, gateway::LlmApi api,
                                 gateway::ReplayUsage usage, std::int64_t now_ms) {
   const auto decoded = gateway::decode_stored_response(stored);
   if (!decoded.ok()) return std::nullopt;
@@ -121,16 +101,17 @@ std::optional<Replay> replay_of(std::string_view stored, bool stream, bool chat,
   replay.headers.emplace_back(
       "age", std::to_string(std::max<std::int64_t>(0, (now_ms - replay.stored_at_ms) / 1000)));
   const bool stored_stream = entry.kind == gateway::StoredKind::sse;
-  replay.stream = chat ? stream : stored_stream;
+  const bool convertible = gateway::streams(api);
+  replay.stream = convertible ? stream : stored_stream;
   if (stored_stream == replay.stream) {
-    replay.body = stored_stream ? with_usage(entry.body, usage)
-                                : body_with_usage(std::string(entry.body), usage);
+    replay.body = stored_stream ? with_usage(api, entry.body, usage)
+                                : body_with_usage(api, std::string(entry.body), usage);
     replay.headers.emplace_back("content-type", std::string(entry.content_type));
     return replay;
   }
-  if (!chat) return std::nullopt;
-  auto converted = replay.stream ? stream_from_completion(entry.body, usage)
-                                 : completion_from_stream(entry.body, usage);
+  if (!convertible) return std::nullopt;
+  auto converted = replay.stream ? stream_from_completion(api, entry.body, usage)
+                                 : completion_from_stream(api, entry.body, usage);
   if (!converted) return std::nullopt;
   replay.body = std::move(*converted);
   replay.headers.emplace_back("content-type",

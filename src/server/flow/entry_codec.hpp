@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "server/flow/flight.hpp"
+#include "server/gateway/llm_api.hpp"
 #include "server/gateway/usage_rewrite.hpp"
 #include "server/http/exchange.hpp"
 
@@ -21,9 +22,10 @@ struct Recording {
   std::string why_not;               // when not: "status 500", "stream ended without [DONE]"...
 };
 
-// The entry for a finished flight; `chat` applies Chat Completions' clean-finish rule to
-// event streams (other event streams are never stored).
-Recording record(const Flight& flight, bool chat, std::int64_t now_ms);
+// The entry for a finished flight of `api`: an event stream is stored only when its API's
+// recorder finds it complete (llm_api.hpp; other APIs' streams never are), a JSON answer
+// unless its API marks it unfinished.
+Recording record(const Flight& flight, gateway::LlmApi api, std::int64_t now_ms);
 
 struct Replay {
   Replay() = default;
@@ -36,15 +38,16 @@ struct Replay {
 };
 
 // The answer a stored entry gives a request that wants `stream` (converted when the entry has
-// the other shape and `chat`), or nullopt when the value is not an entry or cannot answer.
-std::optional<Replay> replay_of(std::string_view stored, bool stream, bool chat,
+// the other shape and `api` streams), or nullopt when the value is not an entry or cannot
+// answer.
+std::optional<Replay> replay_of(std::string_view stored, bool stream, gateway::LlmApi api,
                                 gateway::ReplayUsage usage, std::int64_t now_ms);
 
-// The events of a stream synthesised from a chat.completion body; nullopt if it is not one.
-std::optional<std::string> stream_from_completion(std::string_view completion,
+// The events of a stream synthesised from a JSON answer of `api`; nullopt if it is not one.
+std::optional<std::string> stream_from_completion(gateway::LlmApi api, std::string_view completion,
                                                   gateway::ReplayUsage usage);
-// The chat.completion assembled from a recorded stream; nullopt if it cannot be.
-std::optional<std::string> completion_from_stream(std::string_view stream,
+// The JSON answer assembled from a recorded stream of `api`; nullopt if it cannot be.
+std::optional<std::string> completion_from_stream(gateway::LlmApi api, std::string_view stream,
                                                   gateway::ReplayUsage usage);
 
 inline constexpr std::string_view converted_header = "x-cache-converted";

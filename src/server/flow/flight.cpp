@@ -74,21 +74,20 @@ http::Headers with(http::Headers headers, const http::Headers& extra) {
 }
 
 upstream::Task<void> send_failure(const Flight& flight, http::Responder& responder,
-                                  const http::Headers& extra) {
-  const auto shape = http::error_shape(flight.failure_status);
+                                  const http::Headers& extra, http::ErrorStyle style) {
   http::Headers headers = extra;
   headers.emplace_back("content-type", "application/json");
-  co_await responder.send(
-      flight.failure_status, std::move(headers),
-      http::error_body(flight.failure_status == 504 ? "the upstream provider did not answer in time"
-                                                    : "the upstream provider could not be reached",
-                       shape.type, shape.code));
+  co_await responder.send(flight.failure_status, std::move(headers),
+                          http::error_body_for(style, flight.failure_status,
+                                               flight.failure_status == 504
+                                                   ? "the upstream provider did not answer in time"
+                                                   : "the upstream provider could not be reached"));
 }
 
 }  // namespace
 
 upstream::Task<void> follow(std::shared_ptr<Flight> flight, http::Responder& responder,
-                            http::Headers extra, bool stream_to_client) {
+                            http::Headers extra, bool stream_to_client, http::ErrorStyle style) {
   flight->attach();
   struct Detach {
     Flight& flight;
@@ -97,13 +96,13 @@ upstream::Task<void> follow(std::shared_ptr<Flight> flight, http::Responder& res
 
   while (!flight->head_ready && !flight->failed) co_await flight->changed();
   if (!flight->head_ready) {
-    co_await send_failure(*flight, responder, extra);
+    co_await send_failure(*flight, responder, extra, style);
     co_return;
   }
   if (!stream_to_client || !flight->event_stream()) {
     while (!flight->done && !flight->failed) co_await flight->changed();
     if (flight->failed) {
-      co_await send_failure(*flight, responder, extra);
+      co_await send_failure(*flight, responder, extra, style);
       co_return;
     }
     co_await responder.send(flight->status, with(flight->headers, extra), flight->body);

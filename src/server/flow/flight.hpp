@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "server/http/error_response.hpp"
 #include "server/http/exchange.hpp"
 #include "server/upstream/upstream_client.hpp"
 
@@ -29,7 +30,7 @@ struct Flight {
   int failure_status = 502;
   std::string failure_message;
   std::size_t attached = 0;
-  bool abandoned = false;  // everyone left before the end: the read was aborted
+  bool abandoned = false;                  // everyone left before the end: the read was aborted
   upstream::Response* response = nullptr;  // while the body is being read
 
   bool event_stream() const;
@@ -68,8 +69,8 @@ upstream::Task<void> pump(std::shared_ptr<Flight> flight, upstream::Pool& pool, 
 // Answers one client from the flight. `extra` headers are added to the response (X-Cache...).
 // A streaming client of an event-stream answer gets it forwarded as it arrives; everyone else
 // gets the whole answer once it is complete. A failure after the body started resets the
-// client's connection.
+// client's connection. The gateway's own errors (provider unreachable, 502/504) take `style`.
 upstream::Task<void> follow(std::shared_ptr<Flight> flight, http::Responder& responder,
-                            http::Headers extra, bool stream_to_client);
+                            http::Headers extra, bool stream_to_client, http::ErrorStyle style);
 
 }  // namespace opencode_cache::server::flow

@@ -41,14 +41,21 @@ std::optional<std::string> authenticate(const ServerConfig& config, const Provid
 
 std::string upstream_credential(const Provider& provider, const http::Headers& headers) {
   if (!provider.api_key.empty()) return provider.api_key;
-  if (auto token = bearer_token(headers); !token.empty()) return std::string(token);
-  if (const std::string* key = http::find_header(headers, "x-api-key")) return *key;
+  const auto token = bearer_token(headers);
+  const std::string* key = http::find_header(headers, "x-api-key");
+  // Both reach the provider, and either may be the one it checks: both are the credential.
+  if (!token.empty() && key != nullptr)
+    return "bearer:" + std::string(token) + "\nx-api-key:" + *key;
+  if (!token.empty()) return std::string(token);
+  if (key != nullptr) return *key;
   return {};
 }
 
 http::Headers upstream_headers(const ServerConfig&, const Provider& provider,
                                const http::Headers& headers) {
   http::Headers out;
+  // Anthropic's API takes its key in x-api-key only (a Bearer token there means OAuth).
+  const bool anthropic = http::find_header(headers, "anthropic-version") != nullptr;
   bool had_api_key = false;
   for (const auto& [name, value] : headers) {
     if (dropped_upstream(name)) continue;
@@ -60,8 +67,8 @@ http::Headers upstream_headers(const ServerConfig&, const Provider& provider,
     out.emplace_back(name, value);
   }
   if (!provider.api_key.empty()) {
-    out.emplace_back("authorization", "Bearer " + provider.api_key);
-    if (had_api_key) out.emplace_back("x-api-key", provider.api_key);
+    if (!anthropic) out.emplace_back("authorization", "Bearer " + provider.api_key);
+    if (had_api_key || anthropic) out.emplace_back("x-api-key", provider.api_key);
   }
   out.emplace_back("accept-encoding", "identity");
   return out;

@@ -20,11 +20,15 @@ inline constexpr std::string_view gateway_key_header = "x-opencode-cache-key";
 std::optional<std::string> authenticate(const ServerConfig& config, const Provider& provider,
                                         const http::Headers& headers);
 
-// The credential the provider will see (injected or the client's), for the cache scope.
+// The credential the provider will see (injected or the client's: a Bearer token, x-api-key,
+// or both together when both are sent), for the cache scope.
 std::string upstream_credential(const Provider& provider, const http::Headers& headers);
 
-// The client's headers minus hop-by-hop fields and the gateway's own, with the provider's
-// key injected when one is configured; identity encoding so that bodies stay recordable.
+// The client's headers minus hop-by-hop fields and the gateway's own (x-api-key,
+// anthropic-version and anthropic-beta pass), with the provider's key injected when one is
+// configured: as a Bearer token, and in x-api-key for a client that sent one; an Anthropic
+// client (anthropic-version) gets it in x-api-key only. Identity encoding so that bodies stay
+// recordable.
 http::Headers upstream_headers(const ServerConfig& config, const Provider& provider,
                                const http::Headers& headers);
 

@@ -19,26 +19,14 @@
 // with its blank line.
 #pragma once
 
-#include <string>
 #include <string_view>
-#include <vector>
+
+#include "server/gateway/conversion.hpp"
 
 namespace opencode_cache::server::gateway {
 
-struct AssembledCompletion {
-  std::string body;   // the chat.completion JSON
-  std::string error;  // empty on success
-  bool ok() const { return error.empty(); }
-};
-
 // `stream` is the stream's bytes (the recorded events back to back).
 AssembledCompletion assemble_chat_completion(std::string_view stream);
-
-struct SynthesisedStream {
-  std::vector<std::string> events;  // each "data: ...\n\n"
-  std::string error;                // empty on success
-  bool ok() const { return error.empty(); }
-};
 
 // `completion` is a chat.completion JSON body.
 SynthesisedStream synthesise_chat_stream(std::string_view completion);

@@ -28,18 +28,7 @@ void ChatCompletionsRecorder::observe(SseEvent event) {
       inspect_data(event);
     }
   }
-  record(std::move(event.raw));
-}
-
-void ChatCompletionsRecorder::record(std::string&& raw) {
-  if (over_cap_) return;
-  if (recorded_bytes_ + raw.size() > max_recorded_bytes_) {
-    over_cap_ = true;
-    events_ = {};  // release the memory: this recording will never be stored
-    return;
-  }
-  recorded_bytes_ += raw.size();
-  events_.push_back(std::move(raw));
+  recording_.add(std::move(event.raw));
 }
 
 void ChatCompletionsRecorder::inspect_data(const SseEvent& event) {

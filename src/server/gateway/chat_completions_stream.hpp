@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "server/gateway/recorded_events.hpp"
 #include "server/gateway/sse_parser.hpp"
 #include "server/gateway/token_usage.hpp"
 
@@ -26,10 +27,10 @@ namespace opencode_cache::server::gateway {
 
 class ChatCompletionsRecorder {
  public:
-  static constexpr std::size_t default_max_recorded_bytes = 8 * 1024 * 1024;
+  static constexpr std::size_t default_max_recorded_bytes = RecordedEvents::default_max_bytes;
 
   explicit ChatCompletionsRecorder(std::size_t max_recorded_bytes = default_max_recorded_bytes)
-      : max_recorded_bytes_(max_recorded_bytes) {}
+      : recording_(max_recorded_bytes) {}
 
   // The next upstream event; its raw bytes are moved into the recording.
   void observe(SseEvent event);
@@ -37,30 +38,26 @@ class ChatCompletionsRecorder {
   // A finish_reason, then [DONE], and no failure.
   bool clean() const { return done_after_finish_ && !failed(); }
   // Clean and recorded whole: the entry may be stored.
-  bool storable() const { return clean() && !over_cap_; }
+  bool storable() const { return clean() && !over_cap(); }
 
   bool failed() const { return !failure_.empty(); }
   // Why the stream failed, e.g. "upstream error in stream: Rate limit reached".
   const std::string& failure() const { return failure_; }
   bool done_seen() const { return done_seen_; }
-  bool over_cap() const { return over_cap_; }
+  bool over_cap() const { return recording_.over_cap(); }
   // The last non-null finish_reason ("stop", "length", "tool_calls", ...), empty if none yet.
   const std::string& finish_reason() const { return finish_reason_; }
   const std::optional<TokenUsage>& usage() const { return usage_; }
 
   // The recorded events' raw bytes, in order (empty once over the cap).
-  const std::vector<std::string>& events() const { return events_; }
-  std::vector<std::string> take_events() { return std::move(events_); }
-  std::size_t recorded_bytes() const { return recorded_bytes_; }
+  const std::vector<std::string>& events() const { return recording_.events(); }
+  std::vector<std::string> take_events() { return recording_.take(); }
+  std::size_t recorded_bytes() const { return recording_.bytes(); }
 
  private:
-  void record(std::string&& raw);
   void inspect_data(const SseEvent& event);
 
-  std::size_t max_recorded_bytes_;
-  std::vector<std::string> events_;
-  std::size_t recorded_bytes_ = 0;
-  bool over_cap_ = false;
+  RecordedEvents recording_;
   bool done_seen_ = false;
   bool done_after_finish_ = false;
   std::string finish_reason_;

@@ -46,13 +46,35 @@ VolatileFields VolatileFields::from_list(std::string_view comma_separated) {
 }
 
 VolatileFields VolatileFields::defaults_for(std::string_view api_route) {
-  if (api_route == api::chat_completions || api_route == api::responses) {
+  if (api_route == api::chat_completions) {
     return {"user",   "prompt_cache_key", "promptCacheKey", "metadata",
             "stream", "stream_options",   "store",          "service_tier"};
+  }
+  if (api_route == api::responses) {
+    return {"user",
+            "prompt_cache_key",
+            "promptCacheKey",
+            "metadata",
+            "stream",
+            "stream_options",
+            "store",
+            "service_tier",
+            "safety_identifier",
+            "prompt_cache_retention"};
   }
   if (api_route == api::messages) return {"metadata", "stream", "service_tier"};
   if (api_route == api::embeddings) return {"user"};
   return {};
+}
+
+VolatileFields VolatileFields::for_api(std::string_view api_route,
+                                       const std::vector<std::string>& configured) {
+  std::vector<std::string> names = configured;
+  if (api_route == api::responses) {
+    names.emplace_back("safety_identifier");
+    names.emplace_back("prompt_cache_retention");
+  }
+  return VolatileFields(names);
 }
 
 bool VolatileFields::contains(std::string_view name) const {
@@ -89,7 +111,7 @@ namespace {
 
 void append_canonical_request(const KeyInput& input, const boost::json::value& body,
                               const VolatileFields& volatile_fields, std::string& out) {
-  // Members in sorted order: api, body, provider, scope.
+  // Members in sorted order: api, body, headers, provider, scope.
   out += "{\"api\":";
   append_canonical_string(input.api, out);
   out += ",\"body\":";
@@ -98,6 +120,18 @@ void append_canonical_request(const KeyInput& input, const boost::json::value& b
         *object, [&](std::string_view key) { return volatile_fields.contains(key); }, out);
   } else {
     append_canonical_json(body, out);
+  }
+  if (!input.headers.empty()) {
+    out += ",\"headers\":{";
+    bool first = true;
+    for (const auto& [name, value] : input.headers) {
+      if (!first) out += ',';
+      first = false;
+      append_canonical_string(name, out);
+      out += ':';
+      append_canonical_string(value, out);
+    }
+    out += '}';
   }
   out += ",\"provider\":";
   append_canonical_string(input.provider, out);
@@ -127,6 +161,26 @@ std::string request_key(const KeyInput& input, const boost::json::value& body,
   constexpr std::size_t kept_capacity = 1 << 20;
   if (canonical.capacity() > kept_capacity) std::string().swap(canonical);
   return key;
+}
+
+std::string canonical_token_list(std::string_view comma_separated) {
+  std::vector<std::string_view> tokens;
+  while (!comma_separated.empty()) {
+    const auto comma = comma_separated.find(',');
+    if (const auto token = trim(comma_separated.substr(0, comma)); !token.empty()) {
+      tokens.push_back(token);
+    }
+    if (comma == std::string_view::npos) break;
+    comma_separated.remove_prefix(comma + 1);
+  }
+  std::sort(tokens.begin(), tokens.end());
+  tokens.erase(std::unique(tokens.begin(), tokens.end()), tokens.end());
+  std::string out;
+  for (const auto token : tokens) {
+    if (!out.empty()) out += ',';
+    out += token;
+  }
+  return out;
 }
 
 bool wants_stream(const boost::json::value& body) {

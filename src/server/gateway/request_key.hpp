@@ -1,7 +1,12 @@
 // The response cache key of a gateway request.
 //
 //   key = hex(SHA-256(canonical {"api": <route>, "body": <body minus volatile fields>,
+//                                ["headers": {<name>: <value>, ...},]
 //                                "provider": <provider name>, "scope": <scope>}))
+//
+// "headers" holds the request headers that change what the model may do (Anthropic's
+// `anthropic-beta` and `anthropic-version` for the Messages API); it is left out when there
+// are none, so that the keys of the other APIs do not depend on it.
 //
 // The body is canonicalised (canonical_json.hpp), so key order, whitespace and number or
 // string spelling never change the key; every field that shapes the answer (model, messages,
@@ -17,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace opencode_cache::server::gateway {
@@ -44,10 +50,17 @@ class VolatileFields {
   // The defaults for an API route (api::...); unknown routes have none.
   //   chat.completions: user prompt_cache_key promptCacheKey metadata stream stream_options
   //                     store service_tier
-  //   responses:        the same (store, metadata, prompt_cache_key, ... are per-call there too)
+  //   responses:        the same (store, metadata, prompt_cache_key, ... are per-call there
+  //                     too) plus safety_identifier (a user id) and prompt_cache_retention
   //   messages:         metadata stream service_tier
   //   embeddings:       user
   static VolatileFields defaults_for(std::string_view api_route);
+
+  // The fields left out for an API route when the gateway is configured with `configured`
+  // (OPENCODE_CACHE_VOLATILE_FIELDS, one list for every API): those, plus the fields that
+  // only the route has (responses: safety_identifier, prompt_cache_retention).
+  static VolatileFields for_api(std::string_view api_route,
+                                const std::vector<std::string>& configured);
 
   bool contains(std::string_view name) const;
   const std::vector<std::string>& names() const { return names_; }
@@ -79,7 +92,14 @@ struct KeyInput {
   std::string_view api;       // api::chat_completions, ...
   std::string_view provider;  // the configured provider name ("default", "openai", ...)
   std::string_view scope;     // scope_for(...)
+  // Significant request headers, lower-case names, sorted by name, each name once.
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
 };
+
+// A comma-separated list of tokens in one canonical spelling: blanks trimmed, empty tokens
+// dropped, sorted, each once ("b, a,,a" -> "a,b"): the order in which a client lists its
+// beta features does not change what the model may do.
+std::string canonical_token_list(std::string_view comma_separated);
 
 // The canonical text that is hashed (for tests and debugging; the key is its SHA-256). A
 // body that is not an object (e.g. null for GET /v1/models) enters as it is.

@@ -44,4 +44,28 @@ std::optional<TokenUsage> read_chat_usage(const boost::json::value& usage) {
   return counts;
 }
 
+std::optional<TokenUsage> read_responses_usage(const boost::json::value& usage) {
+  const auto* object = usage.if_object();
+  if (object == nullptr) return std::nullopt;
+  TokenUsage counts;
+  counts.prompt_tokens = count_of(object->if_contains("input_tokens"));
+  counts.completion_tokens = count_of(object->if_contains("output_tokens"));
+  counts.total_tokens = count_of(object->if_contains("total_tokens"));
+  counts.cached_tokens = count_of(member(*object, "input_tokens_details", "cached_tokens"));
+  counts.reasoning_tokens = count_of(member(*object, "output_tokens_details", "reasoning_tokens"));
+  return counts;
+}
+
+std::optional<TokenUsage> read_messages_usage(const boost::json::value& usage) {
+  const auto* object = usage.if_object();
+  if (object == nullptr) return std::nullopt;
+  TokenUsage counts;
+  counts.cached_tokens = count_of(object->if_contains("cache_read_input_tokens"));
+  counts.prompt_tokens = count_of(object->if_contains("input_tokens")) + counts.cached_tokens +
+                         count_of(object->if_contains("cache_creation_input_tokens"));
+  counts.completion_tokens = count_of(object->if_contains("output_tokens"));
+  counts.total_tokens = counts.prompt_tokens + counts.completion_tokens;
+  return counts;
+}
+
 }  // namespace opencode_cache::server::gateway

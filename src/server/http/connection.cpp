@@ -12,6 +12,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "server/http/error_response.hpp"
+#include "server/http/route.hpp"
 
 namespace opencode_cache::server::http {
 namespace asio = boost::asio;
@@ -123,12 +124,12 @@ class BeastResponder final : public Responder {
   bool reset_ = false;
 };
 
-Task<void> send_error(beast::tcp_stream& stream, int status, std::string_view message) {
-  const ErrorShape shape = error_shape(status);
+Task<void> send_error(beast::tcp_stream& stream, int status, std::string_view message,
+                      ErrorStyle style) {
   bhttp::response<bhttp::string_body> response(static_cast<bhttp::status>(status), 11);
   response.set(bhttp::field::content_type, "application/json");
   response.keep_alive(false);
-  response.body() = error_body(message, shape.type, shape.code);
+  response.body() = error_body_for(style, status, message);
   response.prepare_payload();
   stream.expires_after(std::chrono::seconds(5));
   co_await bhttp::async_write(stream, response, tuple_awaitable);
@@ -204,7 +205,10 @@ Task<void> serve_connection(asio::ip::tcp::socket socket, ConnectionContext& con
     }
     if (head_error) {
       if (const int status = status_for_read_error(head_error); status != 0) {
-        co_await send_error(stream, status, read_error_message(status));
+        // Once the request line is in (even if the head was refused for its Content-Length), the
+        // route says whose shape; before it, the target is empty and the shape OpenAI's.
+        const ErrorStyle style = error_style(route(config, parser.get().target()).endpoint);
+        co_await send_error(stream, status, read_error_message(status), style);
       }
       break;
     }
@@ -226,7 +230,7 @@ Task<void> serve_connection(asio::ip::tcp::socket socket, ConnectionContext& con
 
 Task<void> refuse_connection(asio::ip::tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
-  co_await send_error(stream, 503, "too many connections");
+  co_await send_error(stream, 503, "too many connections", ErrorStyle::openai);
   error_code ignored;
   stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
 }

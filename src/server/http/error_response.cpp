@@ -15,6 +15,38 @@ std::string error_body(std::string_view message, std::string_view type, std::str
   return boost::json::serialize(body);
 }
 
+namespace {
+
+std::string_view anthropic_error_type(int status) {
+  switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    case 504: return "timeout_error";
+    case 503:
+    case 529: return "overloaded_error";
+    default: return status >= 400 && status < 500 ? "invalid_request_error" : "api_error";
+  }
+}
+
+}  // namespace
+
+std::string error_body_for(ErrorStyle style, int status, std::string_view message) {
+  if (style == ErrorStyle::openai) {
+    const auto shape = error_shape(status);
+    return error_body(message, shape.type, shape.code);
+  }
+  boost::json::object error;
+  error["type"] = anthropic_error_type(status);
+  error["message"] = message;
+  boost::json::object body;
+  body["type"] = "error";
+  body["error"] = std::move(error);
+  return boost::json::serialize(body);
+}
+
 ErrorShape error_shape(int status) {
   switch (status) {
     case 400: return {400, "invalid_request_error", "invalid_json"};

@@ -10,6 +10,12 @@ Route provider_route(const Provider& provider, std::string_view api_path, std::s
   if (api_path == "/chat/completions") {
     route.endpoint = Endpoint::chat_completions;
     route.name = "/v1/chat/completions";
+  } else if (api_path == "/responses") {
+    route.endpoint = Endpoint::responses;
+    route.name = "/v1/responses";
+  } else if (api_path == "/messages") {
+    route.endpoint = Endpoint::messages;
+    route.name = "/v1/messages";
   } else if (api_path == "/embeddings") {
     route.endpoint = Endpoint::embeddings;
     route.name = "/v1/embeddings";
@@ -54,6 +60,8 @@ Route route(const ServerConfig& config, std::string_view target) {
 std::string_view allowed_method(Endpoint endpoint) {
   switch (endpoint) {
     case Endpoint::chat_completions:
+    case Endpoint::responses:
+    case Endpoint::messages:
     case Endpoint::embeddings: return "POST";
     case Endpoint::healthz:
     case Endpoint::readyz:
@@ -61,6 +69,10 @@ std::string_view allowed_method(Endpoint endpoint) {
     case Endpoint::models: return "GET";
     default: return "";
   }
+}
+
+ErrorStyle error_style(Endpoint endpoint) {
+  return endpoint == Endpoint::messages ? ErrorStyle::anthropic : ErrorStyle::openai;
 }
 
 }  // namespace opencode_cache::server::http

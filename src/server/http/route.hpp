@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "server/config/server_config.hpp"
+#include "server/http/error_response.hpp"
 
 namespace opencode_cache::server::http {
 
@@ -14,6 +15,8 @@ enum class Endpoint {
   readyz,
   metrics,
   chat_completions,
+  responses,
+  messages,
   embeddings,
   models,
   passthrough,
@@ -33,5 +36,8 @@ Route route(const ServerConfig& config, std::string_view target);
 
 // The method an endpoint takes (passthrough: any; empty result).
 std::string_view allowed_method(Endpoint endpoint);
+
+// The shape of the gateway's own errors on an endpoint: the API's the client speaks there.
+ErrorStyle error_style(Endpoint endpoint);
 
 }  // namespace opencode_cache::server::http

@@ -130,6 +130,39 @@ TEST(RequestKey, PerApiDefaults) {
   EXPECT_TRUE(VolatileFields::defaults_for(api::models).names().empty());
 }
 
+TEST(RequestKey, ResponsesAddItsOwnVolatileFieldsToTheConfiguredOnes) {
+  const std::vector<std::string> configured = {"user", "metadata"};
+  const auto responses = VolatileFields::for_api(api::responses, configured);
+  EXPECT_EQ(responses.names(), (std::vector<std::string>{"metadata", "prompt_cache_retention",
+                                                         "safety_identifier", "user"}));
+  EXPECT_EQ(VolatileFields::for_api(api::messages, configured).names(),
+            (std::vector<std::string>{"metadata", "user"}));
+  EXPECT_TRUE(VolatileFields::defaults_for(api::responses).contains("safety_identifier"));
+}
+
+TEST(RequestKey, SignificantHeadersEnterTheKeyOnlyWhenPresent) {
+  const auto body = parse_request_json(R"({"model":"m"})").value;
+  const auto none = VolatileFields::defaults_for(api::messages);
+  KeyInput messages{.api = api::messages, .provider = "default", .scope = "s"};
+  EXPECT_EQ(canonical_request(messages, body, none),
+            R"({"api":"messages","body":{"model":"m"},"provider":"default","scope":"s"})");
+  const std::string plain = request_key(messages, body, none);
+  messages.headers = {{"anthropic-beta", "a,b"}, {"anthropic-version", "2023-06-01"}};
+  EXPECT_EQ(
+      canonical_request(messages, body, none),
+      R"({"api":"messages","body":{"model":"m"},"headers":{"anthropic-beta":"a,b","anthropic-version":"2023-06-01"},"provider":"default","scope":"s"})");
+  const std::string with_beta = request_key(messages, body, none);
+  messages.headers = {{"anthropic-beta", "a"}, {"anthropic-version", "2023-06-01"}};
+  EXPECT_NE(request_key(messages, body, none), with_beta);
+  EXPECT_NE(with_beta, plain);
+}
+
+TEST(RequestKey, TokenListsHaveOneSpelling) {
+  EXPECT_EQ(canonical_token_list(" b, a,,a ,c"), "a,b,c");
+  EXPECT_EQ(canonical_token_list(""), "");
+  EXPECT_EQ(canonical_token_list(" , "), "");
+}
+
 TEST(Scope, CredentialScopeIsAHashPrefix) {
   const auto scope = scope_for_credential("sk-test-123");
   EXPECT_EQ(scope.size(), 32u);

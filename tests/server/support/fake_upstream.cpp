@@ -44,7 +44,10 @@ std::string chunk_json(const std::string& id, const std::string& model, const st
 std::string prompt_of(const boost::json::value& body) {
   const auto* object = body.if_object();
   if (object == nullptr) return "";
-  const auto* messages = object->if_contains("messages");
+  // Responses: "input" is the prompt, or a list of messages.
+  const auto* input = object->if_contains("input");
+  if (input != nullptr && input->is_string()) return std::string(input->as_string());
+  const auto* messages = input != nullptr ? input : object->if_contains("messages");
   if (messages == nullptr || !messages->is_array() || messages->as_array().empty()) return "";
   const auto& last = messages->as_array().back();
   const auto* content = last.is_object() ? last.as_object().if_contains("content") : nullptr;
@@ -53,6 +56,127 @@ std::string prompt_of(const boost::json::value& body) {
   if (const auto* t = object->if_contains("temperature"))
     text += " t=" + boost::json::serialize(*t);
   return text;
+}
+
+namespace json = boost::json;
+
+enum class Api { chat_completions, responses, messages };
+
+Api api_of(const std::string& target) {
+  if (target.ends_with("/responses")) return Api::responses;
+  if (target.ends_with("/messages")) return Api::messages;
+  return Api::chat_completions;
+}
+
+json::object parsed(std::string_view text) {
+  return json::parse(text).as_object();
+}
+
+// An event of the Responses or Messages API: `event: <type>` and the payload, its type first.
+class TypedEvents {
+ public:
+  explicit TypedEvents(bool numbered) : numbered_(numbered) {}
+
+  void add(const std::string& type, json::object fields = {}) {
+    json::object payload;
+    payload["type"] = type;
+    if (numbered_) payload["sequence_number"] = sequence_++;
+    for (auto& member : fields) payload[member.key()] = member.value();
+    events_.push_back("event: " + type + "\ndata: " + json::serialize(payload) + "\n\n");
+  }
+  void raw(std::string event) { events_.push_back(std::move(event)); }
+  std::vector<std::string> take() { return std::move(events_); }
+
+ private:
+  bool numbered_;
+  int sequence_ = 0;
+  std::vector<std::string> events_;
+};
+
+const char* const encrypted_reasoning = "gAAAAB+enc/rypted==";
+const char* const thinking_signature = "EqQBCgIYAhIM+sig/nature==";
+
+json::object reasoning_item() {
+  json::object item = parsed(
+      R"({"id":"rs_1","type":"reasoning","summary":[{"type":"summary_text","text":"thinking about it"}]})");
+  item["encrypted_content"] = encrypted_reasoning;
+  return item;
+}
+
+json::object message_item(const std::string& text) {
+  json::object item =
+      parsed(R"({"id":"msg_1","type":"message","status":"completed","role":"assistant"})");
+  json::object part = parsed(R"({"type":"output_text","annotations":[]})");
+  part["text"] = text;
+  item["content"] = json::array({part});
+  return item;
+}
+
+json::object call_item() {
+  return parsed(
+      R"({"id":"fc_1","type":"function_call","status":"completed","arguments":"{\"path\":\"a\"}","call_id":"call_1","name":"read"})");
+}
+
+json::object response_object(const std::string& model, const std::string& text,
+                             const std::string& status) {
+  json::object response =
+      parsed(R"({"id":"resp_fake","object":"response","created_at":1700000000})");
+  response["status"] = status;
+  response["model"] = model;
+  response["output"] = json::array({reasoning_item(), message_item(text), call_item()});
+  if (status == "failed") {
+    response["error"] = parsed(R"({"code":"server_error","message":"fake failure"})");
+  }
+  if (status == "incomplete") {
+    response["incomplete_details"] = parsed(R"({"reason":"max_output_tokens"})");
+  }
+  response["usage"] = parsed(
+      R"({"input_tokens":11,"input_tokens_details":{"cached_tokens":0},"output_tokens":9,"output_tokens_details":{"reasoning_tokens":4},"total_tokens":20})");
+  return response;
+}
+
+std::string response_status(const std::string& model) {
+  return model == "failed" || model == "incomplete" ? model : "completed";
+}
+
+json::object at_output(int index, json::object fields = {}) {
+  fields["output_index"] = index;
+  return fields;
+}
+
+json::object on_item(const char* id, int index, json::object fields = {}) {
+  json::object out;
+  out["item_id"] = id;
+  out["output_index"] = index;
+  for (auto& member : fields) out[member.key()] = member.value();
+  return out;
+}
+
+json::object messages_usage(int output_tokens) {
+  json::object usage =
+      parsed(R"({"input_tokens":6,"cache_creation_input_tokens":2,"cache_read_input_tokens":3})");
+  usage["output_tokens"] = output_tokens;
+  return usage;
+}
+
+json::object block_delta(int index, json::object delta) {
+  json::object fields;
+  fields["index"] = index;
+  fields["delta"] = std::move(delta);
+  return fields;
+}
+
+json::object block_at(int index, json::object block) {
+  json::object fields;
+  fields["index"] = index;
+  fields["content_block"] = std::move(block);
+  return fields;
+}
+
+json::object index_only(int index) {
+  json::object fields;
+  fields["index"] = index;
+  return fields;
 }
 
 }  // namespace
@@ -65,6 +189,7 @@ struct FakeUpstream::Impl {
   std::atomic<bool> released{false};
   mutable std::mutex mutex;
   std::vector<std::string> authorizations;
+  std::vector<std::map<std::string, std::string>> headers;
 
   Task accept_loop() {
     for (;;) {
@@ -85,6 +210,13 @@ struct FakeUpstream::Impl {
       {
         std::lock_guard lock(mutex);
         authorizations.emplace_back(request[bhttp::field::authorization]);
+        std::map<std::string, std::string> fields;
+        for (const auto& field : request) {
+          std::string name(field.name_string());
+          for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          fields[name] = std::string(field.value());
+        }
+        headers.push_back(std::move(fields));
       }
       const bool keep_going = co_await answer(stream, request, call);
       if (!keep_going || !request.keep_alive()) co_return;
@@ -112,6 +244,7 @@ struct FakeUpstream::Impl {
     const bool stream_wanted = object != nullptr && object->contains("stream") &&
                                object->at("stream").is_bool() && object->at("stream").as_bool();
     const std::string target(request.target());
+    const Api api = api_of(target);
 
     if (model == "stall") {
       asio::steady_timer timer(io, std::chrono::seconds(30));
@@ -123,7 +256,9 @@ struct FakeUpstream::Impl {
       bhttp::response<bhttp::string_body> response(static_cast<bhttp::status>(status), 11);
       response.set(bhttp::field::content_type, "application/json");
       response.body() =
-          R"({"error":{"message":"fake failure","type":"server_error","code":"fake"}})";
+          api == Api::messages
+              ? R"({"type":"error","error":{"type":"api_error","message":"fake failure"}})"
+              : R"({"error":{"message":"fake failure","type":"server_error","code":"fake"}})";
       response.prepare_payload();
       co_await bhttp::async_write(stream, response, tuple_awaitable);
       co_return true;
@@ -146,7 +281,9 @@ struct FakeUpstream::Impl {
                             ? R"({"object":"list","data":[{"embedding":[0.)" +
                                   std::to_string(call) +
                                   R"(],"index":0}],"usage":{"prompt_tokens":3,"total_tokens":3}})"
-                            : json_answer(model, text);
+                        : api == Api::responses ? responses_json(model, text)
+                        : api == Api::messages  ? messages_json(model, text)
+                                                : json_answer(model, text);
       response.prepare_payload();
       co_await bhttp::async_write(stream, response, tuple_awaitable);
       co_return true;
@@ -158,8 +295,10 @@ struct FakeUpstream::Impl {
     auto [head_error, head_bytes] =
         co_await bhttp::async_write_header(stream, serializer, tuple_awaitable);
     if (head_error) co_return false;
-    const auto events = model == "long-200" ? std::vector<std::string>{long_stream(200)}
-                                            : stream_events(model, text);
+    const auto events = model == "long-200"     ? std::vector<std::string>{long_stream(200)}
+                        : api == Api::responses ? responses_events(model, text)
+                        : api == Api::messages  ? messages_events(model, text)
+                                                : stream_events(model, text);
     for (std::size_t i = 0; i < events.size(); ++i) {
       if (model == "abort" && i == 2) {
         stream.socket().close();
@@ -229,6 +368,151 @@ std::string FakeUpstream::json_answer(const std::string& model, const std::strin
   return R"({"id":"chatcmpl-fake","object":"chat.completion","created":1700000000,"model":")" +
          model + R"(","choices":[{"index":0,"message":{"role":"assistant","content":")" + text +
          R"("},"finish_reason":"stop"}],"usage":{"prompt_tokens":11,"completion_tokens":9,"total_tokens":20}})";
+}
+
+std::vector<std::map<std::string, std::string>> FakeUpstream::request_headers() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->headers;
+}
+
+std::vector<std::string> FakeUpstream::responses_events(const std::string& model,
+                                                        const std::string& text) {
+  TypedEvents events(true);
+  json::object started = response_object(model, text, "in_progress");
+  started["output"] = json::array();
+  started["usage"] = nullptr;
+  json::object with_response;
+  with_response["response"] = started;
+  events.add("response.created", with_response);
+  events.add("response.in_progress", with_response);
+
+  json::object reasoning = reasoning_item();
+  reasoning["summary"] = json::array();
+  events.add("response.output_item.added", at_output(0, {{"item", reasoning}}));
+  const json::value empty_summary = parsed(R"({"type":"summary_text","text":""})");
+  events.add("response.reasoning_summary_part.added",
+             on_item("rs_1", 0, {{"summary_index", 0}, {"part", empty_summary}}));
+  events.add("response.reasoning_summary_text.delta",
+             on_item("rs_1", 0, {{"summary_index", 0}, {"delta", "thinking "}}));
+  events.add("response.reasoning_summary_text.delta",
+             on_item("rs_1", 0, {{"summary_index", 0}, {"delta", "about it"}}));
+  events.add("response.reasoning_summary_text.done",
+             on_item("rs_1", 0, {{"summary_index", 0}, {"text", "thinking about it"}}));
+  events.add("response.reasoning_summary_part.done",
+             on_item("rs_1", 0,
+                     {{"summary_index", 0}, {"part", reasoning_item()["summary"].as_array()[0]}}));
+  events.add("response.output_item.done", at_output(0, {{"item", reasoning_item()}}));
+  if (model == "fail-stream") {
+    events.add("error", parsed(R"({"code":"server_error","message":"fake failure","param":null})"));
+    return events.take();
+  }
+
+  json::object message = message_item(text);
+  message["status"] = "in_progress";
+  message["content"] = json::array();
+  events.add("response.output_item.added", at_output(1, {{"item", message}}));
+  const json::value empty_part = parsed(R"({"type":"output_text","text":"","annotations":[]})");
+  events.add("response.content_part.added",
+             on_item("msg_1", 1, {{"content_index", 0}, {"part", empty_part}}));
+  events.add(
+      "response.output_text.delta",
+      on_item("msg_1", 1, {{"content_index", 0}, {"delta", text}, {"logprobs", json::array()}}));
+  events.add(
+      "response.output_text.done",
+      on_item("msg_1", 1, {{"content_index", 0}, {"text", text}, {"logprobs", json::array()}}));
+  events.add(
+      "response.content_part.done",
+      on_item("msg_1", 1,
+              {{"content_index", 0}, {"part", message_item(text)["content"].as_array()[0]}}));
+  events.add("response.output_item.done", at_output(1, {{"item", message_item(text)}}));
+
+  json::object call = call_item();
+  call["status"] = "in_progress";
+  call["arguments"] = "";
+  events.add("response.output_item.added", at_output(2, {{"item", call}}));
+  events.add("response.function_call_arguments.delta",
+             on_item("fc_1", 2, {{"delta", "{\"path\":"}}));
+  events.add("response.function_call_arguments.delta", on_item("fc_1", 2, {{"delta", "\"a\"}"}}));
+  events.add("response.function_call_arguments.done",
+             on_item("fc_1", 2, {{"arguments", "{\"path\":\"a\"}"}}));
+  events.add("response.output_item.done", at_output(2, {{"item", call_item()}}));
+
+  if (model == "no-terminal") return events.take();
+  const std::string status = response_status(model);
+  json::object finished;
+  finished["response"] = response_object(model, text, status);
+  events.add(status == "completed" ? "response.completed" : "response." + status, finished);
+  return events.take();
+}
+
+std::string FakeUpstream::responses_json(const std::string& model, const std::string& text) {
+  return json::serialize(response_object(model, text, response_status(model)));
+}
+
+std::vector<std::string> FakeUpstream::messages_events(const std::string& model,
+                                                       const std::string& text) {
+  TypedEvents events(false);
+  json::object message = parsed(R"({"id":"msg_fake","type":"message","role":"assistant"})");
+  message["model"] = model;
+  message["content"] = json::array();
+  message["stop_reason"] = nullptr;
+  message["stop_sequence"] = nullptr;
+  message["usage"] = messages_usage(1);
+  events.add("message_start", {{"message", message}});
+  events.raw("event: ping\ndata: {\"type\": \"ping\"}\n\n");
+
+  events.add("content_block_start",
+             block_at(0, parsed(R"({"type":"thinking","thinking":"","signature":""})")));
+  events.add("content_block_delta",
+             block_delta(0, parsed(R"({"type":"thinking_delta","thinking":"thinking about it"})")));
+  json::object signature = parsed(R"({"type":"signature_delta"})");
+  signature["signature"] = thinking_signature;
+  events.add("content_block_delta", block_delta(0, signature));
+  events.add("content_block_stop", index_only(0));
+  if (model == "fail-stream") {
+    events.raw(
+        "event: error\ndata: "
+        R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})"
+        "\n\n");
+    return events.take();
+  }
+
+  events.add("content_block_start", block_at(1, parsed(R"({"type":"text","text":""})")));
+  json::object text_delta = parsed(R"({"type":"text_delta"})");
+  text_delta["text"] = text;
+  events.add("content_block_delta", block_delta(1, text_delta));
+  events.add("content_block_stop", index_only(1));
+
+  events.add("content_block_start",
+             block_at(2, parsed(R"({"type":"tool_use","id":"toolu_1","name":"read","input":{}})")));
+  events.add("content_block_delta",
+             block_delta(2, parsed(R"({"type":"input_json_delta","partial_json":"{\"path\":"})")));
+  events.add("content_block_delta",
+             block_delta(2, parsed(R"({"type":"input_json_delta","partial_json":"\"a\"}"})")));
+  events.add("content_block_stop", index_only(2));
+
+  json::object finish;
+  finish["delta"] = parsed(R"({"stop_reason":"tool_use","stop_sequence":null})");
+  finish["usage"] = parsed(R"({"output_tokens":9})");
+  events.add("message_delta", finish);
+  if (model != "no-terminal") events.add("message_stop");
+  return events.take();
+}
+
+std::string FakeUpstream::messages_json(const std::string& model, const std::string& text) {
+  json::object message = parsed(R"({"id":"msg_fake","type":"message","role":"assistant"})");
+  message["model"] = model;
+  json::object thinking = parsed(R"({"type":"thinking","thinking":"thinking about it"})");
+  thinking["signature"] = thinking_signature;
+  json::object answer = parsed(R"({"type":"text"})");
+  answer["text"] = text;
+  message["content"] = json::array(
+      {thinking, answer,
+       parsed(R"({"type":"tool_use","id":"toolu_1","name":"read","input":{"path":"a"}})")});
+  message["stop_reason"] = "tool_use";
+  message["stop_sequence"] = nullptr;
+  message["usage"] = messages_usage(9);
+  return json::serialize(message);
 }
 
 std::string FakeUpstream::long_stream(int chunks) {

@@ -123,4 +123,25 @@ std::string chat_body(const std::string& prompt, bool stream, const std::string&
   return body;
 }
 
+std::string responses_body(const std::string& prompt, bool stream, const std::string& model,
+                           const std::string& extra) {
+  std::string body = R"({"model":")" + model + R"(","input":[{"role":"user","content":")" + prompt +
+                     R"("}],"include":["reasoning.encrypted_content"],"store":false)";
+  if (stream) body += R"(,"stream":true)";
+  body += extra;
+  body += "}";
+  return body;
+}
+
+std::string messages_body(const std::string& prompt, bool stream, const std::string& model,
+                          const std::string& extra) {
+  std::string body = R"({"model":")" + model +
+                     R"(","max_tokens":1024,"messages":[{"role":"user","content":")" + prompt +
+                     "\"}]";
+  if (stream) body += R"(,"stream":true)";
+  body += extra;
+  body += "}";
+  return body;
+}
+
 }  // namespace opencode_cache::testing

@@ -44,5 +44,11 @@ class HttpClient {
 
 std::string chat_body(const std::string& prompt, bool stream, const std::string& model = "gpt-test",
                       const std::string& extra = "");
+// A Responses request: `input` as one user message, encrypted reasoning asked for, store false.
+std::string responses_body(const std::string& prompt, bool stream,
+                           const std::string& model = "gpt-test", const std::string& extra = "");
+// An Anthropic Messages request.
+std::string messages_body(const std::string& prompt, bool stream,
+                          const std::string& model = "claude-test", const std::string& extra = "");
 
 }  // namespace opencode_cache::testing
