@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "server/api/cache_stats_board.hpp"
+
 namespace opencode_cache::server::api {
 
 class Counter {
@@ -39,16 +41,17 @@ inline constexpr std::size_t cache_result_count = 5;
 std::string_view name_of(CacheResult result);
 
 // Route names the gateway counts (route.hpp's names), in a fixed order.
-inline constexpr std::array<std::string_view, 8> route_names = {"/v1/chat/completions",
+inline constexpr std::array<std::string_view, 9> route_names = {"/v1/chat/completions",
                                                                 "/v1/embeddings",
                                                                 "/v1/models",
                                                                 "passthrough",
                                                                 "/healthz",
                                                                 "/readyz",
                                                                 "/metrics",
+                                                                "/api",
                                                                 "unknown"};
-inline constexpr std::array<int, 16> counted_statuses = {200, 400, 401, 404, 405, 408, 413,
-                                                         429, 431, 500, 502, 503, 504, 0};
+inline constexpr std::array<int, 18> counted_statuses = {200, 204, 400, 401, 403, 404, 405, 408,
+                                                         413, 429, 431, 500, 502, 503, 504, 0};
 
 inline constexpr std::array<std::string_view, 4> limit_types = {"user", "provider", "global",
                                                                 "other"};
@@ -65,7 +68,7 @@ struct ThreadMetrics {
   Counter tokens_saved;      // usage.total_tokens of the entries served
   Counter bytes_from_cache;  // body bytes served from stored entries
   Counter single_flight_joins;
-  Counter keepalives;  // SSE comments sent to streams waiting for a JSON answer
+  Counter keepalives;      // SSE comments sent to streams waiting for a JSON answer
   Counter stores;          // entries written
   Counter stores_skipped;  // answers not stored (error status, unclean end, no-store)
   Counter valkey_bypass;   // requests served without the cache: Valkey unreachable
@@ -85,9 +88,12 @@ class MetricsRegistry {
   ThreadMetrics& of(std::size_t thread) { return *threads_[thread]; }
   // The Prometheus text exposition of every thread's figures summed.
   std::string render() const;
+  // The app API's view of every thread's CacheService (GET /api/cache/stats).
+  CacheStatsBoard& cache_stats() { return cache_stats_; }
 
  private:
   std::vector<std::unique_ptr<ThreadMetrics>> threads_;
+  CacheStatsBoard cache_stats_;
 };
 
 }  // namespace opencode_cache::server::api
