@@ -5,6 +5,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <optional>
 
 #include "opencode_cache/valkey/error.hpp"
 #include "server/app/app_auth.hpp"
@@ -92,22 +93,32 @@ struct AppApi::Impl {
       co_return;
     }
     CorsResponder responder(inner, cors.response_headers(origin));
-    int status = 0;
-    std::string message;
+    std::optional<Failure> failure;
     try {
       co_await serve(request, responder);
     } catch (const valkey::Error& e) {
-      // A stored session that is not an object is our data gone wrong, not an outage.
-      status = e.code() == valkey::errc::invalid_json ? 500 : 503;
-      message = e.what();
+      failure = failure_of(e);
     }
-    if (status == 0) co_return;
+    if (!failure) co_return;
     if (responder.started()) {
       responder.reset();
       co_return;
     }
-    co_await send_error(responder, status, status == 503 ? "cache_unavailable" : "internal_error",
-                        status == 503 ? "Valkey cannot be reached: " + message : message);
+    co_await send_error(responder, failure->status, failure->code, failure->message);
+  }
+
+  struct Failure {
+    int status;
+    std::string_view code;
+    std::string message;
+  };
+
+  // Built outside the coroutine: g++ 12 frees temporaries of a conditional expression inside
+  // a co_await twice (docs/coroutine-pitfalls.md).
+  static Failure failure_of(const valkey::Error& e) {
+    // A stored session that is not an object is our data gone wrong, not an outage.
+    if (e.code() == valkey::errc::invalid_json) return {500, "internal_error", e.what()};
+    return {503, "cache_unavailable", std::string("Valkey cannot be reached: ") + e.what()};
   }
 
   // A preflight needs no credentials (browsers send none), only an allowed origin.
