@@ -475,6 +475,17 @@ TEST_F(AppApiTest, StatsShowTheLibrarysFiguresKeysAndValkey) {
   EXPECT_GE(valkey.at("connected_clients").to_number<int>(), 1);
 }
 
+TEST_F(AppApiTest, StatsSumTheFiguresOfEveryThread) {
+  start({{"OPENCODE_CACHE_THREADS", "2"}});
+  constexpr int reads = 20;
+  call("PUT", "/api/sessions/s", "{}");
+  // A connection each: the kernel spreads them over both threads' acceptors.
+  for (int i = 0; i < reads; ++i) EXPECT_EQ(call("GET", "/api/sessions/s").status, 200);
+  // The other thread publishes its figures once a second.
+  EXPECT_TRUE(eventually(
+      [&] { return stats().at("namespaces").at("session").at("hits") == Json(reads); }, 5s));
+}
+
 // --- rate limits -------------------------------------------------------------------------
 
 TEST_F(AppApiTest, ARateLimitPeekConsumesNothing) {

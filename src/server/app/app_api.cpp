@@ -113,8 +113,8 @@ struct AppApi::Impl {
     std::string message;
   };
 
-  // Built outside the coroutine: g++ 12 frees temporaries of a conditional expression inside
-  // a co_await twice (docs/coroutine-pitfalls.md).
+  // Built outside the coroutine: g++ 12 destroys the temporaries of a conditional expression
+  // in a co_await twice (docs/coroutine-pitfalls.md, 3).
   static Failure failure_of(const valkey::Error& e) {
     // A stored session that is not an object is our data gone wrong, not an outage.
     if (e.code() == valkey::errc::invalid_json) return {500, "internal_error", e.what()};
