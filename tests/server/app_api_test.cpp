@@ -163,6 +163,19 @@ TEST_F(AppApiTest, ReadingOrPatchingASessionRestartsItsTtl) {
   EXPECT_GT(ttl_of("opencode:session:s"), 86000);
 }
 
+TEST_F(AppApiTest, StoredDataThatIsNotOursIsAnErrorForSessionsAndAMissForTheCache) {
+  start();
+  server().cli({"SET", "opencode:session:broken", "[1,2]"});
+  const auto session = call("GET", "/api/sessions/broken");
+  EXPECT_EQ(session.status, 500);
+  EXPECT_EQ(code_of(session), "internal_error");
+  EXPECT_THAT(session.body, HasSubstr("is not a JSON object"));
+  server().cli({"SET", "opencode:context:broken", "not json"});
+  EXPECT_EQ(call("GET", "/api/context/broken").status, 404);
+  server().cli({"SET", "opencode:fetch:broken", "\"no envelope\""});
+  EXPECT_EQ(call("GET", "/api/cache/broken").status, 404);
+}
+
 TEST_F(AppApiTest, ConcurrentPatchesOfDifferentFieldsAllSurvive) {
   start();
   call("PUT", "/api/sessions/shared", "{}");
@@ -437,6 +450,7 @@ TEST_F(AppApiTest, InvalidationRefusesWhatItCannotUse) {
       {R"({"namespace":"context","extra":1})", "invalid_request"},
       {R"(["context"])", "invalid_request"},
       {R"({"namespace":)", "invalid_json"},
+      {R"({"pattern":")" + std::string(600, '*') + "\"}", "invalid_request"},
   };
   for (const auto& [body, code] : bad) {
     const auto response = call("POST", "/api/cache/invalidate", body, admin());
@@ -505,6 +519,9 @@ TEST_F(AppApiTest, ARateLimitPeekConsumesNothing) {
   EXPECT_EQ(unknown.status, 404);
   EXPECT_EQ(code_of(unknown), "unknown_type");
   EXPECT_THAT(unknown.body, HasSubstr("known: global, provider, user"));
+  const auto colon = call("GET", "/api/ratelimit/user:x/local");
+  EXPECT_EQ(colon.status, 400);
+  EXPECT_THAT(colon.body, HasSubstr("holds ':'"));
 }
 
 // --- authentication ------------------------------------------------------------------------
@@ -571,6 +588,12 @@ TEST_F(AppApiTest, APreflightFromTheWebUiIsAnsweredWithoutCredentials) {
   EXPECT_EQ(foreign.status, 403);
   EXPECT_EQ(code_of(foreign), "origin_not_allowed");
   EXPECT_EQ(foreign.header("access-control-allow-origin"), "");
+
+  // Without Origin it is a plain OPTIONS: what the route takes.
+  const auto plain = call("OPTIONS", "/api/cache/k/lease");
+  EXPECT_EQ(plain.status, 204);
+  EXPECT_EQ(plain.header("allow"), "POST, DELETE, OPTIONS");
+  EXPECT_EQ(call("OPTIONS", "/api/nowhere", "", {{"origin", web_ui}}).status, 404);
 }
 
 TEST_F(AppApiTest, AnswersToTheWebUiCarryCorsHeadersErrorsIncluded) {
