@@ -656,6 +656,9 @@ TEST_F(AppApiTest, UnknownRoutesMethodsAndIdsAreClearErrors) {
   // Percent-encoded ids are decoded: "a/b" is one id.
   EXPECT_EQ(call("PUT", "/api/sessions/a%2Fb", "{}").status, 204);
   EXPECT_EQ(server().cli({"EXISTS", "opencode:session:a/b"}), "1");
+  // Counted under one route name, whatever the id.
+  EXPECT_THAT(call("GET", "/metrics").body,
+              HasSubstr("route=\"/api\",status=\"405\",cache=\"none\"} 3"));
 }
 
 TEST_F(AppApiTest, WithValkeyDownTheApiSaysSoInsteadOfMissing) {

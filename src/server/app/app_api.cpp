@@ -118,7 +118,7 @@ struct AppApi::Impl {
   static Failure failure_of(const valkey::Error& e) {
     // A stored session that is not an object is our data gone wrong, not an outage.
     if (e.code() == valkey::errc::invalid_json) return {500, "internal_error", e.what()};
-    return {503, "cache_unavailable", std::string("Valkey cannot be reached: ") + e.what()};
+    return {503, "cache_unavailable", std::string("the cache is unavailable: ") + e.what()};
   }
 
   // A preflight needs no credentials (browsers send none), only an allowed origin.
