@@ -270,6 +270,43 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
 
   // --- get_or_fetch -----------------------------------------------------------------
 
+  std::string lease_key_for(std::string_view namespace_name, std::string_view id) const {
+    return keys.key(ns::lease, std::string(namespace_name) + ":" + std::string(id));
+  }
+
+  // A get_or_fetch step taken by a caller outside it: timed and counted like soft(), but
+  // the failure reaches the caller.
+  Task<valkey::resp::Value> strict(NamespaceStats& stats, Command command) {
+    const auto start = Clock::now();
+    try {
+      auto reply = co_await client.command(std::move(command), cache_options());
+      stats.latency.record(Clock::now() - start);
+      co_return reply;
+    } catch (const valkey::Error& e) {
+      if (e.code() != valkey::errc::cancelled) ++stats.errors;
+      stats.latency.record(Clock::now() - start);
+      throw;
+    }
+  }
+
+  Task<std::optional<FetchEnvelope>> read_envelope_strictly(NamespaceStats& stats,
+                                                            const std::string& key) {
+    auto reply = co_await strict(stats, Command("GET", key));
+    if (!reply.is_string()) co_return std::nullopt;
+    auto envelope = FetchEnvelope::decode(reply.string);
+    if (!envelope) ++stats.invalid;
+    co_return envelope;
+  }
+
+  Command store_command(const std::string& key, const Json& value,
+                        const FetchOptions& options) const {
+    const Seconds fresh = options.ttl.value_or(config.ttl.metadata);
+    const std::int64_t stored_at = now_ms();
+    const FetchEnvelope envelope{value, stored_at,
+                                 stored_at + std::chrono::milliseconds(fresh).count()};
+    return set_with_ttl(key, envelope.encode(), fresh + options.stale_grace);
+  }
+
   Task<std::optional<FetchEnvelope>> read_envelope(NamespaceStats& stats, const std::string& key) {
     auto text = co_await soft_read(stats, Command("GET", key));
     if (!text) co_return std::nullopt;
@@ -283,11 +320,7 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
     ++stats.fetches;
     Json value = co_await run_fetcher(fetcher, options);
     if (options.should_cache && !options.should_cache(value)) co_return value;
-    const Seconds fresh = options.ttl.value_or(config.ttl.metadata);
-    const std::int64_t stored_at = now_ms();
-    const FetchEnvelope envelope{value, stored_at,
-                                 stored_at + std::chrono::milliseconds(fresh).count()};
-    co_await soft_write(stats, set_with_ttl(key, envelope.encode(), fresh + options.stale_grace));
+    co_await soft_write(stats, store_command(key, value, options));
     co_return value;
   }
 
@@ -295,8 +328,7 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
   Task<Json> fetch_under_lease(NamespaceStats& stats, const std::string& key, std::string_view id,
                                const Fetcher& fetcher, const FetchOptions& options) {
     if (!options.cross_process) co_return co_await fetch_and_store(stats, key, fetcher, options);
-    const std::string lease_key =
-        keys.key(ns::lease, options.namespace_name + ":" + std::string(id));
+    const std::string lease_key = lease_key_for(options.namespace_name, id);
     const std::string token = random_token();
     auto acquired =
         co_await soft(stats, Command("SET", lease_key, token, "NX", "PX",
@@ -615,6 +647,81 @@ Task<Json> CacheService::get_or_fetch(std::string_view id, Fetcher fetcher, Fetc
   }
   ++stats.misses;
   co_return co_await impl_->fetch_coalesced(stats, key, id, fetcher, options);
+}
+
+// --- get_or_fetch one step at a time -----------------------------------------------
+
+Task<std::optional<Json>> CacheService::read_fetched(std::string_view id,
+                                                     std::string_view namespace_name) {
+  NamespaceStats& stats = impl_->stats.of(namespace_name);
+  auto envelope =
+      co_await impl_->read_envelope_strictly(stats, impl_->keys.key(namespace_name, id));
+  ++(envelope ? stats.hits : stats.misses);
+  if (!envelope) co_return std::nullopt;
+  co_return std::move(envelope->value);
+}
+
+Task<std::optional<std::string>> CacheService::acquire_fetch_lease(
+    std::string_view id, std::string_view namespace_name) {
+  std::string token = impl_->random_token();
+  auto reply = co_await impl_->strict(
+      impl_->stats.of(namespace_name),
+      Command("SET", impl_->lease_key_for(namespace_name, id), token, "NX", "PX",
+              std::chrono::milliseconds(impl_->config.lease_ttl).count()));
+  if (reply.is_null()) co_return std::nullopt;
+  co_return token;
+}
+
+Task<void> CacheService::store_fetched(std::string_view id, Json value, FetchOptions options) {
+  NamespaceStats& stats = impl_->stats.of(options.namespace_name);
+  co_await impl_->strict(
+      stats, impl_->store_command(impl_->keys.key(options.namespace_name, id), value, options));
+  ++stats.writes;
+}
+
+Task<bool> CacheService::release_fetch_lease(std::string_view id, std::string_view token,
+                                             std::string_view namespace_name) {
+  NamespaceStats& stats = impl_->stats.of(namespace_name);
+  const auto start = Clock::now();
+  try {
+    auto reply = co_await impl_->client.eval(impl_->release_lease,
+                                             one(impl_->lease_key_for(namespace_name, id)),
+                                             one(std::string(token)), impl_->cache_options());
+    stats.latency.record(Clock::now() - start);
+    co_return valkey::reply::to_integer(reply) == 1;
+  } catch (const valkey::Error& e) {
+    if (e.code() != valkey::errc::cancelled) ++stats.errors;
+    stats.latency.record(Clock::now() - start);
+    throw;
+  }
+}
+
+Task<std::optional<Json>> CacheService::wait_for_fetched(std::string_view id,
+                                                         std::string_view namespace_name,
+                                                         Milliseconds limit) {
+  NamespaceStats& stats = impl_->stats.of(namespace_name);
+  const std::string key = impl_->keys.key(namespace_name, id);
+  const std::string lease_key = impl_->lease_key_for(namespace_name, id);
+  asio::steady_timer pause(impl_->client.get_executor());
+  const auto give_up = Clock::now() + limit;
+  for (;;) {
+    auto envelope = co_await impl_->read_envelope_strictly(stats, key);
+    if (!envelope) {
+      const auto held = co_await impl_->strict(stats, Command("EXISTS", lease_key));
+      // The holder may have stored its value and left between the two reads.
+      if (held.integer == 0) envelope = co_await impl_->read_envelope_strictly(stats, key);
+      if (held.integer == 0 && !envelope) co_return std::nullopt;
+    }
+    if (envelope) {
+      ++stats.coalesced;
+      co_return std::move(envelope->value);
+    }
+    const auto now = Clock::now();
+    if (now >= give_up) co_return std::nullopt;
+    pause.expires_after(std::min<Clock::duration>(impl_->config.lease_poll, give_up - now));
+    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+    valkey::detail::throw_if_cancelled(co_await asio::this_coro::cancellation_state);
+  }
 }
 
 Task<void> CacheService::drain() {

@@ -154,6 +154,31 @@ class CacheService {
     co_return boost::json::value_to<T>(value);
   }
 
+  // get_or_fetch one step at a time, for callers that fetch elsewhere (the gateway's
+  // /api/cache routes, for browsers): the same value and lease keys in `namespace_name`
+  // (FetchOptions::namespace_name), so that they and get_or_fetch callers in any process
+  // coordinate. Unlike get_or_fetch these throw valkey::Error when Valkey cannot be asked:
+  // such a caller must learn that nobody coordinates with it, not wait for a lease it cannot
+  // see.
+  //
+  // The value stored for `key` (fresh, or stale within its grace), or nullopt.
+  Task<std::optional<Json>> read_fetched(std::string_view key, std::string_view namespace_name);
+  // Takes the lease of `key` for CacheConfig::lease_ttl: its token, or nullopt while another
+  // caller holds it.
+  Task<std::optional<std::string>> acquire_fetch_lease(std::string_view key,
+                                                       std::string_view namespace_name);
+  // Stores `value` as get_or_fetch does after a fetch (options' namespace, ttl, stale_grace).
+  Task<void> store_fetched(std::string_view key, Json value, FetchOptions options);
+  // Ends the lease if `token` still owns it (one that expired and was taken over is left
+  // alone); true when it was released.
+  Task<bool> release_fetch_lease(std::string_view key, std::string_view token,
+                                 std::string_view namespace_name);
+  // Waits for the value another caller is fetching under the lease, polling every
+  // CacheConfig::lease_poll: the value, or nullopt once the lease is gone without one (nobody
+  // is fetching any more) or `limit` has passed.
+  Task<std::optional<Json>> wait_for_fetched(std::string_view key, std::string_view namespace_name,
+                                             Milliseconds limit);
+
   // Several values of one namespace in one round trip (MGET; pipelined SET with TTL).
   Task<std::vector<std::optional<Json>>> get_many(std::string_view namespace_name,
                                                   const std::vector<std::string>& ids);

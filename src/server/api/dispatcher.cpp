@@ -15,6 +15,7 @@
 #include "opencode_cache/ratelimit/headers.hpp"
 #include "opencode_cache/ratelimit/rate_limiter.hpp"
 #include "opencode_cache/valkey/client.hpp"
+#include "server/app/app_api.hpp"
 #include "server/flow/cache_controls.hpp"
 #include "server/flow/entry_codec.hpp"
 #include "server/flow/flight.hpp"
@@ -150,6 +151,7 @@ struct Dispatcher::Impl {
         client(ex, cfg.valkey),
         cache(client, cfg.cache),
         limiter(client, cfg.rate_limits),
+        app(ex, cfg, cache, limiter, reg.cache_stats(), thread),
         pool(ex,
              upstream::Timeouts{cfg.upstream_connect_timeout, cfg.upstream_first_byte_timeout,
                                 cfg.upstream_chunk_timeout},
@@ -172,6 +174,7 @@ struct Dispatcher::Impl {
   valkey::Client client;
   cache::CacheService cache;
   ratelimit::RateLimiter limiter;
+  app::AppApi app;
   upstream::Pool pool;
   flow::FlightTable flights;
   gateway::VolatileFields volatile_fields;
@@ -282,6 +285,7 @@ struct Dispatcher::Impl {
         co_await responder.send(200, std::move(headers), registry.render());
         co_return;
       }
+      case Endpoint::app_api: co_await app.handle(request, responder); co_return;
       case Endpoint::not_found: {
         const std::string message = "no such route: " + request.method + " " +
                                     request.target.substr(0, request.target.find('?'));
@@ -606,6 +610,7 @@ Task<void> Dispatcher::handle(Request& request, Responder& responder) {
 void Dispatcher::close() {
   impl_->closed = true;
   impl_->stats_timer.cancel();
+  impl_->app.close();
   impl_->pool.close_idle();
   impl_->client.close();
 }

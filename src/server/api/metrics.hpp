@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "server/api/cache_stats_board.hpp"
+
 namespace opencode_cache::server::api {
 
 class Counter {
@@ -39,11 +41,12 @@ inline constexpr std::size_t cache_result_count = 5;
 std::string_view name_of(CacheResult result);
 
 // Route names the gateway counts (route.hpp's names), in a fixed order.
-inline constexpr std::array<std::string_view, 10> route_names = {
-    "/v1/chat/completions", "/v1/responses", "/v1/messages", "/v1/embeddings", "/v1/models",
-    "passthrough",          "/healthz",      "/readyz",      "/metrics",       "unknown"};
-inline constexpr std::array<int, 16> counted_statuses = {200, 400, 401, 404, 405, 408, 413,
-                                                         429, 431, 500, 502, 503, 504, 0};
+inline constexpr std::array<std::string_view, 11> route_names = {
+    "/v1/chat/completions", "/v1/responses", "/v1/messages", "/v1/embeddings",
+    "/v1/models",           "passthrough",   "/healthz",     "/readyz",
+    "/metrics",             "/api",          "unknown"};
+inline constexpr std::array<int, 18> counted_statuses = {200, 204, 400, 401, 403, 404, 405, 408,
+                                                         413, 429, 431, 500, 502, 503, 504, 0};
 
 inline constexpr std::array<std::string_view, 4> limit_types = {"user", "provider", "global",
                                                                 "other"};
@@ -80,9 +83,12 @@ class MetricsRegistry {
   ThreadMetrics& of(std::size_t thread) { return *threads_[thread]; }
   // The Prometheus text exposition of every thread's figures summed.
   std::string render() const;
+  // The app API's view of every thread's CacheService (GET /api/cache/stats).
+  CacheStatsBoard& cache_stats() { return cache_stats_; }
 
  private:
   std::vector<std::unique_ptr<ThreadMetrics>> threads_;
+  CacheStatsBoard cache_stats_;
 };
 
 }  // namespace opencode_cache::server::api

@@ -279,6 +279,8 @@ ServerConfig ServerConfig::from_env(const Getenv& getenv) {
     config.debug_log = parse_bool("OPENCODE_CACHE_DEBUG_LOG", debug);
   }
 
+  config.app = AppApiConfig::from_env(getenv);
+
   config.valkey = library_config("VALKEY_", [&] { return valkey::ClientConfig::from_env(getenv); });
   config.valkey.client_name = "opencode-cache-server";
   config.cache = library_config("CACHE_", [&] { return cache::CacheConfig::from_env(getenv); });
@@ -321,6 +323,12 @@ http://<listen>/<provider>/v1 (a named provider). Configuration is read from the
   OPENCODE_CACHE_REPLAY_USAGE      usage a hit reports, every API: original | cached | zero (original)
   OPENCODE_CACHE_KEEPALIVE_MS      heartbeat interval while a stream waits (10000)
   OPENCODE_CACHE_DEBUG_LOG         log request details                (false)
+
+  The app's API (/api/...):
+  OPENCODE_CACHE_ADMIN_TOKEN       bearer token for invalidation and stats (none: refused)
+  OPENCODE_CACHE_CORS_ORIGINS      web UI origins allowed, comma-separated, or * (http://localhost:5173)
+  OPENCODE_CACHE_API_MAX_VALUE_BYTES  largest value a PUT or PATCH may carry (1048576)
+  OPENCODE_CACHE_API_MAX_WAIT_MS   longest GET /api/cache/{key}?wait=ms  (30000)
 
   VALKEY_URL | VALKEY_HOST, VALKEY_PORT, VALKEY_USERNAME, VALKEY_PASSWORD, VALKEY_DB
   CACHE_TTL_RESPONSE, CACHE_TTL_METADATA, CACHE_KEY_PREFIX, ...   (see README)

@@ -13,6 +13,7 @@
 #include "opencode_cache/cache/cache_config.hpp"
 #include "opencode_cache/ratelimit/rate_limiter_config.hpp"
 #include "opencode_cache/valkey/client_config.hpp"
+#include "server/config/app_api_config.hpp"
 
 namespace opencode_cache::server {
 
@@ -77,6 +78,8 @@ struct ServerConfig {
   Milliseconds keepalive_interval{10000};
 
   bool debug_log = false;
+
+  AppApiConfig app;  // the app's HTTP API (/api/...)
 
   valkey::ClientConfig valkey;
   cache::CacheConfig cache;

@@ -54,6 +54,7 @@ Route route(const ServerConfig& config, std::string_view target) {
       }
     }
   }
+  if (path.starts_with("/api/")) result.endpoint = Endpoint::app_api, result.name = "/api";
   return result;
 }
 

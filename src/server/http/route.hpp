@@ -1,5 +1,6 @@
-// Which handler a request target belongs to: the gateway's own endpoints, or a provider's
-// API (/v1/... for the default provider, /<provider>/v1/... for a named one).
+// Which handler a request target belongs to: the gateway's own endpoints, the app's API
+// (/api/...), or a provider's API (/v1/... for the default provider, /<provider>/v1/... for a
+// named one).
 #pragma once
 
 #include <string>
@@ -14,6 +15,7 @@ enum class Endpoint {
   healthz,
   readyz,
   metrics,
+  app_api,  // /api/...: the app's API (server/app)
   chat_completions,
   responses,
   messages,

@@ -1,0 +1,31 @@
+// Settings of the app's HTTP API (/api/...): the admin token, the web UI's origins, and the
+// bounds a browser's requests are held to (README: "The app's API").
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace opencode_cache::server {
+
+struct AppApiConfig {
+  // Authorization: Bearer <token> for invalidation and stats; empty: those routes refuse
+  // everyone (403), so that an unset variable never leaves them open.
+  std::string admin_token;
+  // Origins whose pages may call the API (CORS); "*" admits any page.
+  std::vector<std::string> cors_origins = {"http://localhost:5173"};
+  // The largest JSON value a PUT or PATCH may carry (413 above).
+  std::size_t max_value_bytes = 1024 * 1024;
+  // The longest GET /api/cache/{key}?wait=ms holds a request; longer waits are cut to this.
+  std::chrono::milliseconds max_wait{30000};
+
+  // OPENCODE_CACHE_ADMIN_TOKEN (at least 16 characters), OPENCODE_CACHE_CORS_ORIGINS
+  // (comma-separated origins such as http://localhost:5173, or *),
+  // OPENCODE_CACHE_API_MAX_VALUE_BYTES and OPENCODE_CACHE_API_MAX_WAIT_MS over the defaults.
+  // Throws std::invalid_argument naming the variable whose value cannot be used.
+  static AppApiConfig from_env(const std::function<const char*(const char*)>& getenv);
+};
+
+}  // namespace opencode_cache::server
