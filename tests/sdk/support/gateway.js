@@ -1,5 +1,6 @@
 // The real opencode-cache-server binary on a port of its own (it binds 127.0.0.1:0 and prints
-// the port it got), on the given Valkey and fake provider, configured only by its environment.
+// the port it got), on the given Valkey and provider ({url}), configured only by its
+// environment; returned once it is ready.
 import { Child } from './child.js';
 import { builtBinary } from './build_dir.js';
 
@@ -25,11 +26,31 @@ export async function startGateway({ valkey, upstream, env = {} }) {
     const entry = JSON.parse(line);
     return entry.msg === 'listening' ? Number(entry.address.split(':').pop()) : undefined;
   });
-  return {
+  const gateway = {
     port,
     url: `http://127.0.0.1:${port}`,
     log: () => child.tail(),
     // SIGTERM drains running requests; the exit status tells whether it stopped cleanly.
     stop: () => child.stop(),
   };
+  try {
+    await untilReady(gateway);
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
+  return gateway;
+}
+
+// /readyz answers 200 once Valkey answers: until then a request would bypass the cache. Checked
+// again every 10 ms, for at most 10 s, as the C++ fixtures' eventually() does.
+async function untilReady(gateway) {
+  const giveUp = Date.now() + 10000;
+  for (;;) {
+    const response = await fetch(`${gateway.url}/readyz`);
+    await response.arrayBuffer();
+    if (response.status === 200) return;
+    if (Date.now() > giveUp) throw new Error(`gateway not ready after 10 s\n${gateway.log()}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }

@@ -7,10 +7,11 @@ import { freePort } from './free_port.js';
 
 const attempts = 5;
 
-export async function startValkey() {
+// `port`: that one (to restart a server where its clients look for it), else a free one.
+export async function startValkey({ port: wanted } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'opencode-cache-sdk-valkey-'));
   for (let attempt = 1; ; ++attempt) {
-    const port = await freePort();
+    const port = wanted ?? (await freePort());
     const child = new Child('valkey-server', 'valkey-server', [
       '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
       '--save', '', '--appendonly', 'no', '--logfile', '',
@@ -28,7 +29,7 @@ export async function startValkey() {
     } catch (error) {
       await child.stop();
       const taken = child.log.some((line) => /address already in use/i.test(line));
-      if (!taken || attempt === attempts) {
+      if (!taken || wanted !== undefined || attempt === attempts) {
         rmSync(dir, { recursive: true, force: true });
         throw error;
       }
