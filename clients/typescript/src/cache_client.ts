@@ -76,7 +76,9 @@ const healthKey = 'opencode-cache-client:health';
 
 export function createCacheClient(options: CacheClientOptions): CacheClient {
   if (typeof options?.baseUrl !== 'string' || !/^https?:\/\//.test(options.baseUrl)) {
-    throw new TypeError(`createCacheClient: baseUrl must be an http(s) URL, not ${String(options?.baseUrl)}`);
+    throw new TypeError(
+      `createCacheClient: baseUrl must be an http(s) URL, not ${String(options?.baseUrl)}`,
+    );
   }
   const transport = new Transport({
     baseUrl: options.baseUrl,
@@ -107,7 +109,10 @@ export function createCacheClient(options: CacheClientOptions): CacheClient {
       return answer;
     } catch (error) {
       // A refused gateway key makes the cache as unusable as a dead server.
-      if (error instanceof CacheError && (error.unavailable || (error.status === 401 && !call.admin))) {
+      if (
+        error instanceof CacheError &&
+        (error.unavailable || (error.status === 401 && !call.admin))
+      ) {
         setEnabled(false);
       }
       throw error;
@@ -118,7 +123,9 @@ export function createCacheClient(options: CacheClientOptions): CacheClient {
     try {
       return await step();
     } catch (error) {
-      options.onError?.(error instanceof CacheError ? error : new CacheError(String(error), 0, 'client_error'));
+      options.onError?.(
+        error instanceof CacheError ? error : new CacheError(String(error), 0, 'client_error'),
+      );
       return skipped;
     }
   };
@@ -131,8 +138,15 @@ export function createCacheClient(options: CacheClientOptions): CacheClient {
   };
 
   const read = async (key: string, wait?: number) => {
-    const answer = await send({ method: 'GET', path: `cache/${segment('key', key)}`, query: { wait }, holdMs: wait ?? 0 });
-    return answer.status === 200 ? { found: true as const, value: answer.value } : { found: false as const };
+    const answer = await send({
+      method: 'GET',
+      path: `cache/${segment('key', key)}`,
+      query: { wait },
+      holdMs: wait ?? 0,
+    });
+    return answer.status === 200
+      ? { found: true as const, value: answer.value }
+      : { found: false as const };
   };
 
   const store = async (key: string, value: unknown, ttl: number | undefined, lease?: string) => {
@@ -152,13 +166,21 @@ export function createCacheClient(options: CacheClientOptions): CacheClient {
   };
 
   const release = async (key: string, token: string) => {
-    await send({ method: 'DELETE', path: `cache/${segment('key', key)}/lease`, headers: { 'x-cache-lease': token } });
+    await send({
+      method: 'DELETE',
+      path: `cache/${segment('key', key)}/lease`,
+      headers: { 'x-cache-lease': token },
+    });
   };
 
   // JSON has no undefined: such a value is returned but never stored.
   const storable = (value: unknown) => value !== undefined;
 
-  const viaCache = async <T>(key: string, fetcher: () => Promise<T>, ttl: number | undefined): Promise<T> => {
+  const viaCache = async <T>(
+    key: string,
+    fetcher: () => Promise<T>,
+    ttl: number | undefined,
+  ): Promise<T> => {
     const hit = await soft(() => read(key));
     if (hit === skipped) return fetcher();
     if (hit.found) return hit.value as T;
@@ -195,8 +217,13 @@ export function createCacheClient(options: CacheClientOptions): CacheClient {
       return enabled;
     },
 
-    async getCachedOrFetch<T>(key: string, fetcher: () => Promise<T>, fetchOptions: TtlOptions = {}): Promise<T> {
-      if (typeof fetcher !== 'function') throw new TypeError('getCachedOrFetch: fetcher must be a function');
+    async getCachedOrFetch<T>(
+      key: string,
+      fetcher: () => Promise<T>,
+      fetchOptions: TtlOptions = {},
+    ): Promise<T> {
+      if (typeof fetcher !== 'function')
+        throw new TypeError('getCachedOrFetch: fetcher must be a function');
       segment('key', key);
       checkTtl(fetchOptions.ttl);
       if (!enabled && Date.now() < retryAt) return fetcher();
@@ -233,14 +260,25 @@ export function createCacheClient(options: CacheClientOptions): CacheClient {
 
     cacheService: {
       async getSession(sessionId) {
-        const answer = await send({ method: 'GET', path: `sessions/${segment('sessionId', sessionId)}` });
+        const answer = await send({
+          method: 'GET',
+          path: `sessions/${segment('sessionId', sessionId)}`,
+        });
         return answer.status === 200 ? (answer.value as Record<string, unknown>) : null;
       },
       async setSession(sessionId, data) {
-        await send({ method: 'PUT', path: `sessions/${segment('sessionId', sessionId)}`, body: data });
+        await send({
+          method: 'PUT',
+          path: `sessions/${segment('sessionId', sessionId)}`,
+          body: data,
+        });
       },
       async updateSession(sessionId, updates) {
-        const answer = await send({ method: 'PATCH', path: `sessions/${segment('sessionId', sessionId)}`, body: updates });
+        const answer = await send({
+          method: 'PATCH',
+          path: `sessions/${segment('sessionId', sessionId)}`,
+          body: updates,
+        });
         return answer.status !== 404;
       },
       async deleteSession(sessionId) {
@@ -248,18 +286,34 @@ export function createCacheClient(options: CacheClientOptions): CacheClient {
       },
       async cacheContext(conversationId, context, ttl = {}) {
         checkTtl(ttl.ttl);
-        await send({ method: 'PUT', path: `context/${segment('conversationId', conversationId)}`, query: { ttl: ttl.ttl }, body: context });
+        await send({
+          method: 'PUT',
+          path: `context/${segment('conversationId', conversationId)}`,
+          query: { ttl: ttl.ttl },
+          body: context,
+        });
       },
       async getCachedContext(conversationId) {
-        const answer = await send({ method: 'GET', path: `context/${segment('conversationId', conversationId)}` });
+        const answer = await send({
+          method: 'GET',
+          path: `context/${segment('conversationId', conversationId)}`,
+        });
         return answer.status === 200 ? answer.value : null;
       },
       async deleteContext(conversationId) {
-        await send({ method: 'DELETE', path: `context/${segment('conversationId', conversationId)}` });
+        await send({
+          method: 'DELETE',
+          path: `context/${segment('conversationId', conversationId)}`,
+        });
       },
       async setMetadata(id, value, ttl = {}) {
         checkTtl(ttl.ttl);
-        await send({ method: 'PUT', path: `metadata/${segment('id', id)}`, query: { ttl: ttl.ttl }, body: value });
+        await send({
+          method: 'PUT',
+          path: `metadata/${segment('id', id)}`,
+          query: { ttl: ttl.ttl },
+          body: value,
+        });
       },
       async getMetadata(id) {
         const answer = await send({ method: 'GET', path: `metadata/${segment('id', id)}` });
@@ -269,18 +323,31 @@ export function createCacheClient(options: CacheClientOptions): CacheClient {
         await send({ method: 'DELETE', path: `metadata/${segment('id', id)}` });
       },
       async invalidate(namespace, identifier) {
-        const answer = await send({ method: 'POST', path: 'cache/invalidate', admin: true, body: { namespace, id: identifier } });
+        const answer = await send({
+          method: 'POST',
+          path: 'cache/invalidate',
+          admin: true,
+          body: { namespace, id: identifier },
+        });
         return (answer.value as { deleted: number }).deleted;
       },
       async invalidatePattern(pattern) {
-        const answer = await send({ method: 'POST', path: 'cache/invalidate', admin: true, body: { pattern } });
+        const answer = await send({
+          method: 'POST',
+          path: 'cache/invalidate',
+          admin: true,
+          body: { pattern },
+        });
         return (answer.value as { deleted: number }).deleted;
       },
     },
 
     rateLimiter: {
       async peek(type, identifier) {
-        const answer = await send({ method: 'GET', path: `ratelimit/${segment('type', type)}/${segment('identifier', identifier)}` });
+        const answer = await send({
+          method: 'GET',
+          path: `ratelimit/${segment('type', type)}/${segment('identifier', identifier)}`,
+        });
         return decodeRateLimit(answer.value);
       },
     },

@@ -5,7 +5,9 @@ import type { CacheStats, NamespaceStats, RateLimitResult } from './types.js';
 type Wire = Record<string, unknown>;
 
 function object(value: unknown): Wire {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Wire) : {};
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Wire)
+    : {};
 }
 
 function number(value: unknown): number {

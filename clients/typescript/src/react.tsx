@@ -33,7 +33,10 @@ export type CacheProviderProps = { children?: ReactNode } & (
  */
 export function CacheProvider(props: CacheProviderProps) {
   const { client: given, options, children } = props;
-  const client = useMemo(() => given ?? createCacheClient(options as CacheClientOptions), [given, options]);
+  const client = useMemo(
+    () => given ?? createCacheClient(options as CacheClientOptions),
+    [given, options],
+  );
   const [cacheEnabled, setCacheEnabled] = useState(client.cacheEnabled);
 
   useEffect(() => {

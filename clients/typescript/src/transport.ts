@@ -109,8 +109,13 @@ function parse(call: Call, url: URL, text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new CacheError(`${call.method} ${url.pathname}: the answer is not JSON`, 502, 'invalid_answer', {
-      cause: error,
-    });
+    throw new CacheError(
+      `${call.method} ${url.pathname}: the answer is not JSON`,
+      502,
+      'invalid_answer',
+      {
+        cause: error,
+      },
+    );
   }
 }

@@ -65,9 +65,18 @@ describe('invalidation', () => {
   });
 
   it('needs the admin token, without turning the cache off', async () => {
-    await expect(client.invalidateCache('context:*')).rejects.toMatchObject({ status: 401, code: 'missing_admin_token' });
-    const wrong = createCacheClient({ baseUrl: server.url, adminToken: 'not-the-admin-token-at-all' });
-    await expect(wrong.getCacheStats()).rejects.toMatchObject({ status: 403, code: 'invalid_admin_token' });
+    await expect(client.invalidateCache('context:*')).rejects.toMatchObject({
+      status: 401,
+      code: 'missing_admin_token',
+    });
+    const wrong = createCacheClient({
+      baseUrl: server.url,
+      adminToken: 'not-the-admin-token-at-all',
+    });
+    await expect(wrong.getCacheStats()).rejects.toMatchObject({
+      status: 403,
+      code: 'invalid_admin_token',
+    });
     expect(client.cacheEnabled).toBe(true);
     expect(wrong.cacheEnabled).toBe(true);
   });
@@ -99,12 +108,23 @@ describe('rateLimiter.peek', () => {
   it('tells the limit without consuming it', async () => {
     const first = await client.rateLimiter.peek('user', 'local');
     const second = await client.rateLimiter.peek('user', 'local');
-    expect(first).toMatchObject({ type: 'user', id: 'local', allowed: true, limit: 60, remaining: 60, windowMs: 60000, degraded: false });
+    expect(first).toMatchObject({
+      type: 'user',
+      id: 'local',
+      allowed: true,
+      limit: 60,
+      remaining: 60,
+      windowMs: 60000,
+      degraded: false,
+    });
     expect(second.remaining).toBe(60);
     expect(first.resetAt).toBeGreaterThan(Date.now() - 60000);
   });
 
   it('names an unknown type', async () => {
-    await expect(client.rateLimiter.peek('usr', 'local')).rejects.toMatchObject({ status: 404, code: 'unknown_type' });
+    await expect(client.rateLimiter.peek('usr', 'local')).rejects.toMatchObject({
+      status: 404,
+      code: 'unknown_type',
+    });
   });
 });

@@ -8,7 +8,12 @@ import { startServer } from './server.js';
 function observed(baseUrl: string, extra: { apiKey?: string } = {}) {
   const errors: CacheError[] = [];
   const changes: boolean[] = [];
-  const client = createCacheClient({ baseUrl, retryAfterMs: 60000, onError: (error) => errors.push(error), ...extra });
+  const client = createCacheClient({
+    baseUrl,
+    retryAfterMs: 60000,
+    onError: (error) => errors.push(error),
+    ...extra,
+  });
   client.subscribe((enabled) => changes.push(enabled));
   return { client, errors, changes };
 }
@@ -35,7 +40,11 @@ describe('fail-soft', () => {
   it('calls the fetcher when Valkey is stopped, and uses the cache again once it answers', async () => {
     const server = await startServer();
     const errors: CacheError[] = [];
-    const client = createCacheClient({ baseUrl: server.url, retryAfterMs: 0, onError: (error) => errors.push(error) });
+    const client = createCacheClient({
+      baseUrl: server.url,
+      retryAfterMs: 0,
+      onError: (error) => errors.push(error),
+    });
     await server.stopValkey();
     expect(await client.getCachedOrFetch('v', async () => 'without valkey')).toBe('without valkey');
     expect(client.cacheEnabled).toBe(false);
@@ -47,7 +56,8 @@ describe('fail-soft', () => {
     await server.restartValkey();
     // The gateway reconnects with backoff (up to 3 s); asked every 20 ms, for at most 10 s.
     const giveUp = Date.now() + 10000;
-    while (!(await client.checkHealth()) && Date.now() < giveUp) await new Promise((r) => setTimeout(r, 20));
+    while (!(await client.checkHealth()) && Date.now() < giveUp)
+      await new Promise((r) => setTimeout(r, 20));
     expect(client.cacheEnabled).toBe(true);
     expect(await client.getCachedOrFetch('v', async () => 'with valkey')).toBe('with valkey');
     expect(await client.getCachedOrFetch('v', async () => 'not called')).toBe('with valkey');
@@ -57,12 +67,16 @@ describe('fail-soft', () => {
   it('reports a refused gateway key as cacheEnabled false, and works with the right key', async () => {
     const key = 'right-key';
     // The server keeps only the key's SHA-256.
-    const server = await startServer({ OPENCODE_CACHE_API_KEYS: `${createHash('sha256').update(key).digest('hex')}=ada` });
+    const server = await startServer({
+      OPENCODE_CACHE_API_KEYS: `${createHash('sha256').update(key).digest('hex')}=ada`,
+    });
     try {
       const stranger = observed(server.url, { apiKey: 'wrong-key' });
       expect(await stranger.client.getCachedOrFetch('k', async () => 'fetched')).toBe('fetched');
       expect(stranger.client.cacheEnabled).toBe(false);
-      expect(stranger.errors.map((error) => [error.status, error.code])).toEqual([[401, 'invalid_api_key']]);
+      expect(stranger.errors.map((error) => [error.status, error.code])).toEqual([
+        [401, 'invalid_api_key'],
+      ]);
 
       const ada = observed(server.url, { apiKey: key });
       expect(await ada.client.getCachedOrFetch('k', async () => 'stored')).toBe('stored');

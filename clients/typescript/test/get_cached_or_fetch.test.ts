@@ -47,15 +47,21 @@ describe('getCachedOrFetch', () => {
       fetches += 1;
       return { models: ['gpt-4.1', 'claude'], n: fetches };
     };
-    expect(await first.getCachedOrFetch('models', fetcher, { ttl: 60 })).toEqual({ models: ['gpt-4.1', 'claude'], n: 1 });
+    expect(await first.getCachedOrFetch('models', fetcher, { ttl: 60 })).toEqual({
+      models: ['gpt-4.1', 'claude'],
+      n: 1,
+    });
     const second = createCacheClient({ baseUrl: server.url });
-    expect(await second.getCachedOrFetch('models', fetcher)).toEqual({ models: ['gpt-4.1', 'claude'], n: 1 });
+    expect(await second.getCachedOrFetch('models', fetcher)).toEqual({
+      models: ['gpt-4.1', 'claude'],
+      n: 1,
+    });
     expect(fetches).toBe(1);
     expect(first.cacheEnabled).toBe(true);
     expect(second.cacheEnabled).toBe(true);
   });
 
-  it('makes one fetch for two clients asking at once: the second waits for the first one\'s value', async () => {
+  it("makes one fetch for two clients asking at once: the second waits for the first one's value", async () => {
     const a = watchedClient();
     const b = watchedClient();
     const fetchStarted = deferred();
@@ -74,7 +80,11 @@ describe('getCachedOrFetch', () => {
     fetchMayEnd.resolve('fetched once');
     expect(await Promise.all([first, second])).toEqual(['fetched once', 'fetched once']);
     expect(fetches).toBe(1);
-    expect(b.sent).toEqual(['GET /api/cache/shared', 'POST /api/cache/shared/lease', 'GET /api/cache/shared?wait=10000']);
+    expect(b.sent).toEqual([
+      'GET /api/cache/shared',
+      'POST /api/cache/shared/lease',
+      'GET /api/cache/shared?wait=10000',
+    ]);
   });
 
   it('shares one attempt between callers in the same page', async () => {
@@ -85,7 +95,10 @@ describe('getCachedOrFetch', () => {
       fetches += 1;
       return fetchMayEnd.promise;
     };
-    const both = Promise.all([client.getCachedOrFetch('page', fetcher), client.getCachedOrFetch('page', fetcher)]);
+    const both = Promise.all([
+      client.getCachedOrFetch('page', fetcher),
+      client.getCachedOrFetch('page', fetcher),
+    ]);
     fetchMayEnd.resolve(7);
     expect(await both).toEqual([7, 7]);
     expect(fetches).toBe(1);
@@ -111,9 +124,12 @@ describe('getCachedOrFetch', () => {
     expect(a.sent).toContain('DELETE /api/cache/failing/lease');
     expect(a.client.cacheEnabled).toBe(true);
     // b stored what it fetched.
-    expect(await createCacheClient({ baseUrl: server.url }).getCachedOrFetch('failing', async () => 'again')).toBe(
-      'fetched by b',
-    );
+    expect(
+      await createCacheClient({ baseUrl: server.url }).getCachedOrFetch(
+        'failing',
+        async () => 'again',
+      ),
+    ).toBe('fetched by b');
   });
 
   it('keys are one path segment, whatever they contain', async () => {
@@ -131,11 +147,17 @@ describe('getCachedOrFetch', () => {
 
   it('rejects bad arguments with a clear error', async () => {
     const client = createCacheClient({ baseUrl: server.url });
-    await expect(client.getCachedOrFetch('', async () => 1)).rejects.toThrow('key must be a non-empty string');
+    await expect(client.getCachedOrFetch('', async () => 1)).rejects.toThrow(
+      'key must be a non-empty string',
+    );
     await expect(client.getCachedOrFetch('k', async () => 1, { ttl: 1.5 })).rejects.toThrow(
       'ttl must be a positive whole number of seconds',
     );
-    await expect(client.getCachedOrFetch('k', 'nope' as never)).rejects.toThrow('fetcher must be a function');
-    expect(() => createCacheClient({ baseUrl: 'localhost:3000' })).toThrow('baseUrl must be an http(s) URL');
+    await expect(client.getCachedOrFetch('k', 'nope' as never)).rejects.toThrow(
+      'fetcher must be a function',
+    );
+    expect(() => createCacheClient({ baseUrl: 'localhost:3000' })).toThrow(
+      'baseUrl must be an http(s) URL',
+    );
   });
 });

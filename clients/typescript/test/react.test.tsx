@@ -4,7 +4,12 @@
 import { act, type ReactElement } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createCacheClient, type CacheService, type CacheStats, type RateLimiter } from '../src/index.js';
+import {
+  createCacheClient,
+  type CacheService,
+  type CacheStats,
+  type RateLimiter,
+} from '../src/index.js';
 import { CacheProvider, useOpenCodeCache, type OpenCodeCacheContextType } from '../src/react.js';
 import { deferred, startServer } from './server.js';
 
@@ -46,17 +51,25 @@ describe('CacheProvider', () => {
     const server = await startServer();
     try {
       const client = createCacheClient({ baseUrl: server.url, retryAfterMs: 60000 });
-      const { container, latest } = await render((child) => <CacheProvider client={client}>{child}</CacheProvider>);
+      const { container, latest } = await render((child) => (
+        <CacheProvider client={client}>{child}</CacheProvider>
+      ));
       expect(container.textContent).toBe('cache on');
       expect(latest().cacheService).toBe(client.cacheService);
       expect(latest().rateLimiter).toBe(client.rateLimiter);
-      expect(await latest().getCachedOrFetch('react-key', async () => ({ from: 'fetcher' }))).toEqual({ from: 'fetcher' });
-      expect(await latest().getCachedOrFetch('react-key', async () => ({ from: 'again' }))).toEqual({ from: 'fetcher' });
+      expect(
+        await latest().getCachedOrFetch('react-key', async () => ({ from: 'fetcher' })),
+      ).toEqual({ from: 'fetcher' });
+      expect(await latest().getCachedOrFetch('react-key', async () => ({ from: 'again' }))).toEqual(
+        { from: 'fetcher' },
+      );
       await latest().cacheService?.setSession('r1', { tab: 1 });
 
       await server.stop();
       await act(async () => {
-        expect(await latest().getCachedOrFetch('react-key', async () => 'without cache')).toBe('without cache');
+        expect(await latest().getCachedOrFetch('react-key', async () => 'without cache')).toBe(
+          'without cache',
+        );
       });
       expect(container.textContent).toBe('cache off');
       expect(latest().cacheEnabled).toBe(false);
@@ -82,7 +95,9 @@ describe('CacheProvider', () => {
         }
       },
     };
-    const { container, latest } = await render((child) => <CacheProvider options={options}>{child}</CacheProvider>);
+    const { container, latest } = await render((child) => (
+      <CacheProvider options={options}>{child}</CacheProvider>
+    ));
     // Nothing asked for the cache yet: the provider's own health check on mount finds out. Its
     // failure is handled in promise callbacks, all run before the next task.
     await act(async () => {
@@ -104,7 +119,9 @@ describe('CacheProvider', () => {
     const original = console.error;
     console.error = (...args: unknown[]) => errors.push(args);
     try {
-      expect(() => act(() => orphanRoot.render(<Orphan />))).toThrow('useOpenCodeCache() needs a <CacheProvider> above it');
+      expect(() => act(() => orphanRoot.render(<Orphan />))).toThrow(
+        'useOpenCodeCache() needs a <CacheProvider> above it',
+      );
     } finally {
       console.error = original;
       act(() => orphanRoot.unmount());

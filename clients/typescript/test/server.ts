@@ -35,7 +35,8 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
     if (gatewayStopped) return;
     gatewayStopped = true;
     const status = await gateway.stop();
-    if (status.code !== 0) throw new Error(`gateway exited with ${status.signal ?? status.code}\n${gateway.log()}`);
+    if (status.code !== 0)
+      throw new Error(`gateway exited with ${status.signal ?? status.code}\n${gateway.log()}`);
   };
   const stopValkey = async () => {
     if (valkeyStopped) return;

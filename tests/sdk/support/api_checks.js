@@ -29,8 +29,7 @@ const fakeToolCall = { toolName: 'read', input: { path: 'a' } };
 //   differ only in stream fields, so that one may answer the other) }
 export function checkApi(api) {
   const stack = useStack();
-  const providers = () =>
-    `openai=${stack.upstream.url},anthropic=${stack.upstream.url}`;
+  const providers = () => `openai=${stack.upstream.url},anthropic=${stack.upstream.url}`;
   let gateway;
   const client = async (target = gateway) => {
     gateway ??= await stack.gateway({ OPENCODE_CACHE_PROVIDERS: providers() });
@@ -73,7 +72,8 @@ export function checkApi(api) {
       };
     });
 
-  const cacheAnswers = (call) => call.answers.map(({ status, cache, converted }) => ({ status, cache, converted }));
+  const cacheAnswers = (call) =>
+    call.answers.map(({ status, cache, converted }) => ({ status, cache, converted }));
   const answered = (cache, converted = null) => [{ status: 200, cache, converted }];
 
   test(`${api.name}: streamText parses a hit as it parsed the miss`, async () => {
@@ -133,14 +133,16 @@ export function checkApi(api) {
     assert.deepEqual(tokenCounts(stream.usage), tokenCounts(json.usage));
   });
 
+  // Gateways replaying usage their own way, on the first one's Valkey: they answer from what it
+  // stored, and only the usage the SDK reads differs.
+  const replayingGateway = (mode) =>
+    stack.gateway({ OPENCODE_CACHE_PROVIDERS: providers(), OPENCODE_CACHE_REPLAY_USAGE: mode });
+
   test(`${api.name}: with OPENCODE_CACHE_REPLAY_USAGE=cached a hit's prompt counts as cache reads`, async () => {
     const recording = await client();
-    const replaying = await client(
-      await stack.gateway({ OPENCODE_CACHE_PROVIDERS: providers(), OPENCODE_CACHE_REPLAY_USAGE: 'cached' }),
-    );
+    const replaying = await client(await replayingGateway('cached'));
     const miss = await streamed(recording, 'replayed as cached');
     assert.equal(miss.upstreamCalls, 1);
-    // The second gateway shares the first one's Valkey: it answers from what the first stored.
     const hit = await streamed(replaying, 'replayed as cached');
     assert.deepEqual(cacheAnswers(hit), answered('HIT'));
     assert.equal(hit.upstreamCalls, 0);
@@ -149,6 +151,20 @@ export function checkApi(api) {
     assert.equal(hit.usage.outputTokens, miss.usage.outputTokens);
     assert.equal(hit.usage.inputTokenDetails.cacheReadTokens, miss.usage.inputTokens);
     assert.equal(hit.usage.inputTokenDetails.noCacheTokens, 0);
+  });
+
+  test(`${api.name}: with OPENCODE_CACHE_REPLAY_USAGE=zero a hit reports no tokens`, async () => {
+    const recording = await client();
+    const replaying = await client(await replayingGateway('zero'));
+    const miss = await streamed(recording, 'replayed as zero');
+    assert.ok(miss.usage.inputTokens > 0 && miss.usage.outputTokens > 0);
+    const hit = await streamed(replaying, 'replayed as zero');
+    assert.deepEqual(cacheAnswers(hit), answered('HIT'));
+    assert.equal(hit.upstreamCalls, 0);
+    assert.deepEqual(hit.content, miss.content);
+    assert.equal(hit.finishReason, miss.finishReason);
+    assert.equal(hit.usage.inputTokens, 0);
+    assert.equal(hit.usage.outputTokens, 0);
   });
 }
 
@@ -183,9 +199,15 @@ function comparable(parts) {
 // Through JSON, so that a member set to undefined equals an absent one.
 function byType(content) {
   const order = ['reasoning', 'text', 'tool-call'];
-  return JSON.parse(JSON.stringify(order.map((type) => content.filter((part) => part.type === type))));
+  return JSON.parse(
+    JSON.stringify(order.map((type) => content.filter((part) => part.type === type))),
+  );
 }
 
 function tokenCounts(usage) {
-  return { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, totalTokens: usage.totalTokens };
+  return {
+    inputTokens: usage.inputTokens,
+    outputTokens: usage.outputTokens,
+    totalTokens: usage.totalTokens,
+  };
 }

@@ -52,12 +52,19 @@ export class Child {
         if (found !== undefined && found !== null && found !== false) done(resolve, found);
       };
       const timer = setTimeout(
-        () => done(reject, new Error(`${this.name}: no ${what} within ${timeoutMs} ms\n${this.tail()}`)),
+        () =>
+          done(
+            reject,
+            new Error(`${this.name}: no ${what} within ${timeoutMs} ms\n${this.tail()}`),
+          ),
         timeoutMs,
       );
       this.listeners.add(listener);
       this.exited.then(({ code, signal }) =>
-        done(reject, new Error(`${this.name} exited (${signal ?? code}) before ${what}\n${this.tail()}`)),
+        done(
+          reject,
+          new Error(`${this.name} exited (${signal ?? code}) before ${what}\n${this.tail()}`),
+        ),
       );
       this.spawnError.catch((error) => done(reject, error));
     });

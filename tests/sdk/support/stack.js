@@ -26,7 +26,9 @@ export function useStack() {
     // A gateway that does not drain cleanly on SIGTERM is a failure too.
     for (const [i, status] of stopped.entries()) {
       if (status.code !== 0) {
-        throw new Error(`gateway exited with ${status.signal ?? status.code}\n${stack.gateways[i].log()}`);
+        throw new Error(
+          `gateway exited with ${status.signal ?? status.code}\n${stack.gateways[i].log()}`,
+        );
       }
     }
   });

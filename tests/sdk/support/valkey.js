@@ -13,8 +13,18 @@ export async function startValkey({ port: wanted } = {}) {
   for (let attempt = 1; ; ++attempt) {
     const port = wanted ?? (await freePort());
     const child = new Child('valkey-server', 'valkey-server', [
-      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
-      '--save', '', '--appendonly', 'no', '--logfile', '',
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--logfile',
+      '',
     ]);
     try {
       await child.waitFor((line) => line.includes('Ready to accept connections'));

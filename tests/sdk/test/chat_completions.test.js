@@ -8,9 +8,13 @@ checkApi({
   route: '/v1',
   model: (baseURL, fetch) =>
     // opencode forces include_usage on for this provider.
-    createOpenAICompatible({ name: 'cached', baseURL, apiKey: 'sk-test', includeUsage: true, fetch })(
-      'fake-model',
-    ),
+    createOpenAICompatible({
+      name: 'cached',
+      baseURL,
+      apiKey: 'sk-test',
+      includeUsage: true,
+      fetch,
+    })('fake-model'),
   // Chat Completions has no signature or encrypted form of its reasoning.
   checkReasoning: (part) => assert.equal(part.providerMetadata, undefined),
   // The fake's non-streaming answer is text only.

@@ -6,7 +6,8 @@ import { checkApi } from '../support/api_checks.js';
 checkApi({
   name: 'responses',
   route: '/openai/v1',
-  model: (baseURL, fetch) => createOpenAI({ baseURL, apiKey: 'sk-test', fetch }).responses('gpt-5-mini'),
+  model: (baseURL, fetch) =>
+    createOpenAI({ baseURL, apiKey: 'sk-test', fetch }).responses('gpt-5-mini'),
   // opencode sends the encrypted reasoning back on the next turn: it must survive the replay.
   checkReasoning: (part) =>
     assert.deepEqual(part.providerMetadata, {
