@@ -19,6 +19,7 @@
 #include "opencode_cache/ratelimit/rate_limiter.hpp"
 #include "opencode_cache/valkey/client.hpp"
 #include "server/app/app_api.hpp"
+#include "server/dashboard/dashboard_page.hpp"
 #include "server/flow/cache_controls.hpp"
 #include "server/flow/entry_codec.hpp"
 #include "server/flow/flight.hpp"
@@ -309,6 +310,7 @@ struct Dispatcher::Impl {
         co_await responder.send(200, std::move(headers), registry.render());
         co_return;
       }
+      case Endpoint::dashboard: co_await serve_dashboard(responder); co_return;
       case Endpoint::app_api: co_await app.handle(request, responder); co_return;
       case Endpoint::not_found: {
         const std::string message = "no such route: " + request.method + " " +
@@ -331,6 +333,19 @@ struct Dispatcher::Impl {
     } else {
       co_await cached(route, request, responder, lookup, user);
     }
+  }
+
+  static Task<void> serve_dashboard(Responder& responder) {
+    Headers headers;
+    headers.emplace_back("content-type", "text/html; charset=utf-8");
+    headers.emplace_back("cache-control", "no-cache");
+    // The page's one script and style are inline; it talks to this gateway and nothing else.
+    headers.emplace_back("content-security-policy",
+                         "default-src 'none'; script-src 'unsafe-inline'; style-src "
+                         "'unsafe-inline'; connect-src 'self'; base-uri 'none'; "
+                         "form-action 'none'; frame-ancestors 'none'");
+    headers.emplace_back("x-content-type-options", "nosniff");
+    co_await responder.send(200, std::move(headers), std::string(dashboard::page()));
   }
 
   Task<void> readiness(Responder& responder) {
