@@ -342,7 +342,7 @@ struct Dispatcher::Impl {
     // The page's one script and style are inline; it talks to this gateway and nothing else.
     headers.emplace_back("content-security-policy",
                          "default-src 'none'; script-src 'unsafe-inline'; style-src "
-                         "'unsafe-inline'; connect-src 'self'; base-uri 'none'; "
+                         "'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; "
                          "form-action 'none'; frame-ancestors 'none'");
     headers.emplace_back("x-content-type-options", "nosniff");
     co_await responder.send(200, std::move(headers), std::string(dashboard::page()));
