@@ -47,6 +47,7 @@ std::vector<Command> handshake_commands(const ClientConfig& config) {
     if (!config.client_name.empty()) commands.emplace_back("CLIENT", "SETNAME", config.client_name);
   }
   if (config.database != 0) commands.emplace_back("SELECT", config.database);
+  if (config.tracking) commands.emplace_back("CLIENT", "TRACKING", "ON");
   return commands;
 }
 

@@ -57,6 +57,10 @@ struct ClientConfig {
   // commands (BLPOP, XREAD BLOCK, WAIT...) are allowed on it. On a shared Client they would
   // stall every other caller behind them, so Client::command refuses them.
   bool dedicated = false;
+  // CLIENT TRACKING ON in every connection's handshake (RESP3 only): the server pushes the
+  // invalidation of every key this connection has read. What a NearCache needs of its client;
+  // a connection on which tracking cannot be turned on does not serve.
+  bool tracking = false;
 
   BackoffPolicy reconnect;
   // In front of the server: after repeated failures, commands fail at once with
