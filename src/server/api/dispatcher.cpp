@@ -420,11 +420,11 @@ struct Dispatcher::Impl {
   Task<void> run_and_store(std::shared_ptr<Flight> flight, BaseUrl base, upstream::Request request,
                            StorePlan plan) {
     if (plan.store) {
-      const std::string flight_key = plan.flight_key;
-      co_await shared.run(flight, flight_key,
-                          [this, flight, base, request = std::move(request), plan]() -> Task<void> {
-                            co_await store_answer(flight, base, request, plan);
-                          });
+      // Named, not a temporary in the co_await: g++ 12 would destroy it twice.
+      flow::SharedFlights::Lead lead = [this, flight, base, request, plan]() -> Task<void> {
+        co_await store_answer(flight, base, request, plan);
+      };
+      co_await shared.run(flight, plan.flight_key, std::move(lead));
     } else {
       co_await store_answer(flight, base, std::move(request), plan);
     }

@@ -108,7 +108,9 @@ void call(const std::function<void()>& event) {
 
 }  // namespace
 
+// Not an aggregate: g++ 12 destroys aggregate temporaries twice in a co_await expression.
 struct SharedFlights::Claim {
+  Claim() = default;
   bool reachable = true;
   bool won = false;
   std::optional<std::string> holder;

@@ -288,6 +288,7 @@ struct FakeUpstream::Impl {
       co_await bhttp::async_write(stream, response, tuple_awaitable);
       co_return true;
     }
+    if (model == "hold-head") co_await wait_for_release();
     bhttp::response<bhttp::empty_body> head(bhttp::status::ok, 11);
     head.set(bhttp::field::content_type, "text/event-stream");
     head.chunked(true);

@@ -12,6 +12,7 @@
 //   "stall"                   no answer at all
 //   "hold"                    the first event, then waits for release() before the rest
 //                             (not streamed: the whole answer waits)
+//   "hold-head"               streamed: nothing at all (not even the head) until release()
 //   "fail-stream"             Responses, Messages: an `error` event after a few events, then
 //                             the stream ends cleanly
 //   "no-terminal"             Responses, Messages: the stream ends cleanly without its
