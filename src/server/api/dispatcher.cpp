@@ -442,6 +442,8 @@ struct Dispatcher::Impl {
     } else {
       metrics.stores_skipped.add();
     }
+    // Finished: later requests read the entry or make their own call, never join this one.
+    flights.erase(plan.flight_key, flight.get());
   }
 
   Task<void> cached(const http::Route& route, Request& request, Responder& responder,

@@ -195,7 +195,8 @@ upstream::Task<void> SharedFlights::run(std::shared_ptr<Flight> flight, std::str
   const auto give_up_at = Clock::now() + config_.follow_timeout;
   std::optional<FlightFollower> follower;
   // A few rounds: each ends with a leader found, followed to an end, or a lease taken.
-  for (int round = 0; round < 8; ++round) {
+  int own_waits = 0;
+  for (int round = 0; round < 8;) {
     const std::string token = random_token();
     const Claim claimed = co_await claim(lease, token);
     if (!claimed.reachable) break;
@@ -204,6 +205,12 @@ upstream::Task<void> SharedFlights::run(std::shared_ptr<Flight> flight, std::str
       co_await lead_recorded(flight, lease, token, lead);
       co_return;
     }
+    if (claimed.holder && leading_.contains(*claimed.holder) && ++own_waits < 500) {
+      asio::steady_timer pause(client_.get_executor(), std::chrono::milliseconds(2));
+      co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    ++round;
     if (!claimed.holder) continue;  // expired between SET and GET
     if (follower && claimed.holder == follower->token()) {
       // A leader that gave up (its clients left) has not released its lease yet.
@@ -230,6 +237,12 @@ upstream::Task<void> SharedFlights::run(std::shared_ptr<Flight> flight, std::str
 upstream::Task<void> SharedFlights::lead_recorded(std::shared_ptr<Flight> flight,
                                                   std::string lease_key, std::string token,
                                                   const Lead& lead) {
+  leading_.insert(token);
+  struct Forget {
+    std::set<std::string, std::less<>>& tokens;
+    const std::string& token;
+    ~Forget() { tokens.erase(token); }
+  } forget{leading_, token};
   auto leading = std::make_shared<Leading>(client_.get_executor());
   asio::co_spawn(client_.get_executor(), renew(lease_key, token, leading), asio::detached);
   asio::co_spawn(client_.get_executor(), record(flight, stream_key(lease_key, token), leading),

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "opencode_cache/valkey/client.hpp"
@@ -84,6 +85,10 @@ class SharedFlights {
   SharedFlightEvents events_;
   valkey::Script renew_script_;
   valkey::Script release_script_;
+  // The tokens of the leases this thread holds: an identical request that finds one of them
+  // arrived after the local flight finished (else it would have joined it) and waits for its
+  // release instead of replaying an answer that ended before it came.
+  std::set<std::string, std::less<>> leading_;
 };
 
 }  // namespace opencode_cache::server::flow
