@@ -231,6 +231,53 @@ TEST_F(TwoGatewaysTest, TwentyStreamsSplitAcrossTwoProcessesMakeOneUpstreamCall)
   EXPECT_EQ(upstream.calls(), 1u);
 }
 
+// The Responses and Messages APIs share the recording and replay: the same across processes.
+TEST_F(TwoGatewaysTest, ResponsesAndMessagesStreamsAcrossTwoProcessesMakeOneUpstreamCallEach) {
+  start_both("3000");
+  const std::vector<std::pair<std::string, std::string>> anthropic = {
+      {"x-api-key", "sk-ant-alice"}, {"anthropic-version", "2023-06-01"}};
+  struct Api {
+    std::string target;
+    std::string body;
+    std::string expected;
+    std::vector<std::pair<std::string, std::string>> headers;
+  };
+  std::vector<Api> apis;
+  apis.push_back({"/v1/responses",
+                  responses_body("both", true, "hold"),
+                  joined(FakeUpstream::responses_events("hold", "answer 1 to both")),
+                  {}});
+  apis.push_back({"/v1/messages", messages_body("both", true, "hold"),
+                  joined(FakeUpstream::messages_events("hold", "answer 2 to both")), anthropic});
+  for (std::size_t n = 0; n < apis.size(); ++n) {
+    const Api& api = apis[n];
+    constexpr int clients = 6;
+    std::vector<HttpResponse> responses(clients);
+    std::vector<std::thread> threads;
+    const auto joins = both("opencode_cache_single_flight_joins_total");
+    const auto follows = both("opencode_cache_single_flight_follows_total");
+    for (int i = 0; i < clients; ++i) {
+      threads.emplace_back([&, i] {
+        responses[i] = HttpClient(ports[i % 2]).post(api.target, api.body, api.headers);
+      });
+    }
+    EXPECT_TRUE(eventually([&] {
+      return both("opencode_cache_single_flight_joins_total") == joins + clients - 2 &&
+             both("opencode_cache_single_flight_follows_total") == follows + 1 &&
+             upstream.calls() == n + 1;
+    })) << api.target;
+    upstream.release();
+    for (auto& thread : threads) thread.join();
+    upstream.hold_again();
+    for (const auto& response : responses) {
+      EXPECT_EQ(response.status, 200) << api.target;
+      EXPECT_EQ(response.error, "") << api.target;
+      EXPECT_EQ(response.body, api.expected) << api.target;
+    }
+    EXPECT_EQ(upstream.calls(), n + 1) << api.target;
+  }
+}
+
 TEST_F(TwoGatewaysTest, LeaderKilledBeforeItsAnswerBeganIsTakenOverByAFollower) {
   start_both("500");
   const std::string body = chat_body("orphan", true, "hold-head");

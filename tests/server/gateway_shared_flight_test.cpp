@@ -178,6 +178,46 @@ TEST_F(SharedFlightTest, LeaderRecordsItsAnswerAndReleasesItsLease) {
   EXPECT_LE(ttl, 60000);
 }
 
+TEST_F(SharedFlightTest, LeaderStopsRecordingBeyondTheByteCapButStillStores) {
+  start({{"OPENCODE_CACHE_FLIGHT_MAX_BYTES", "300"}});
+  const std::string body = chat_body("too long to record", true);
+  const auto answer = client().post("/v1/chat/completions", body);
+  EXPECT_GT(answer.body.size(), 300u);
+  const std::string lease = lease_of(answer.header("x-cache-key"));
+  EXPECT_TRUE(eventually([&] { return server().cli({"EXISTS", lease}) == "0"; }));
+  const std::string stream = server().cli({"--scan", "--pattern", lease + ":*"});
+  ASSERT_FALSE(stream.empty());
+  EXPECT_THAT(server().cli({"XREVRANGE", stream, "+", "-", "COUNT", "1"}),
+              HasSubstr(R"("end":"overflow")"));
+  std::size_t recorded = 0;
+  const std::string all = server().cli({"XRANGE", stream, "-", "+"});
+  for (const auto& event :
+       FakeUpstream::stream_events("gpt-test", "answer 1 to too long to record")) {
+    if (all.find(event) != std::string::npos) recorded += event.size();
+  }
+  EXPECT_LE(recorded, 300u) << "no more than the cap is recorded";
+  const auto hit = client().post("/v1/chat/completions", body);
+  EXPECT_EQ(hit.header("x-cache"), "HIT") << "the cap is on the recording, not on the entry";
+  EXPECT_EQ(hit.body, answer.body);
+}
+
+TEST_F(SharedFlightTest, JsonFollowerGoesUpstreamWhenTheAnswerOutgrewTheRecording) {
+  start();
+  const std::string body = chat_body("outgrown", false);
+  const std::string lease = lease_of(key_of(body), false);
+  hold_lease(lease, "other", 30s);
+  record(lease, "other", head(0, "application/json"));
+  server::flow::FlightOutcome overflow;
+  overflow.end = FlightEnd::overflow;
+  record(lease, "other", entry(1, FlightEntry::Kind::end, server::flow::encode_outcome(overflow)));
+  const auto calls = upstream.calls();
+  const auto answer = client().post("/v1/chat/completions", body);
+  EXPECT_EQ(answer.status, 200);
+  EXPECT_THAT(answer.body, HasSubstr("answer"));
+  EXPECT_EQ(upstream.calls(), calls + 1);
+  EXPECT_EQ(count("opencode_cache_single_flight_fallbacks_total"), 1u);
+}
+
 TEST_F(SharedFlightTest, SharedFlightCanBeTurnedOff) {
   start({{"OPENCODE_CACHE_SHARED_FLIGHT", "false"}});
   const std::string body = chat_body("alone", true);

@@ -343,6 +343,9 @@ std::vector<std::string> FakeUpstream::authorizations() const {
 void FakeUpstream::release() {
   impl_->released = true;
 }
+void FakeUpstream::hold_again() {
+  impl_->released = false;
+}
 
 std::vector<std::string> FakeUpstream::stream_events(const std::string& model,
                                                      const std::string& text) {

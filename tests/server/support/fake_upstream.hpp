@@ -46,6 +46,8 @@ class FakeUpstream {
   std::vector<std::map<std::string, std::string>> request_headers() const;
   // Lets every "hold" stream continue.
   void release();
+  // Makes later "hold" requests wait for the next release().
+  void hold_again();
   // Events of a streamed answer for `model`, as the fake sends them (each "data: ...\n\n").
   static std::vector<std::string> stream_events(const std::string& model, const std::string& text);
   static std::string json_answer(const std::string& model, const std::string& text);
