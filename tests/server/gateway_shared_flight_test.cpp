@@ -218,6 +218,50 @@ TEST_F(SharedFlightTest, JsonFollowerGoesUpstreamWhenTheAnswerOutgrewTheRecordin
   EXPECT_EQ(count("opencode_cache_single_flight_fallbacks_total"), 1u);
 }
 
+TEST_F(SharedFlightTest, LeaderRenewsItsLeaseWhileItStreams) {
+  start({{"OPENCODE_CACHE_FLIGHT_LEASE_MS", "100"}});
+  const std::string body = chat_body("long answer", true, "hold");
+  HttpResponse answer;
+  std::thread leader([&] { answer = client().post("/v1/chat/completions", body); });
+  // The lease alone: the recording's key has the token after it.
+  std::string lease;
+  ASSERT_TRUE(eventually([&] {
+    lease = server().cli({"--scan", "--pattern", "opencode:flight:*:stream"});
+    return !lease.empty();
+  }));
+  const std::string token = server().cli({"GET", lease});
+  // Five times the lease's time, the same holder throughout.
+  const auto until = Clock::now() + 500ms;
+  bool held = true;
+  while (Clock::now() < until) held = held && server().cli({"GET", lease}) == token;
+  EXPECT_TRUE(held);
+  upstream.release();
+  leader.join();
+  EXPECT_EQ(answer.error, "");
+  EXPECT_THAT(answer.body, HasSubstr("data: [DONE]\n\n"));
+  EXPECT_TRUE(eventually([&] { return server().cli({"EXISTS", lease}) == "0"; }));
+}
+
+TEST_F(SharedFlightTest, FollowerStopsReadingWhenItsClientsLeave) {
+  start();
+  const std::string body = chat_body("left", true);
+  const std::string lease = lease_of(key_of(body));
+  hold_lease(lease, "other", 30s);
+  record(lease, "other", head(0, "text/event-stream"));
+  record(lease, "other", entry(1, FlightEntry::Kind::data, "data: {}\n\n"));
+  const std::string seen = client().read_head_and_close("/v1/chat/completions", body, 4);
+  EXPECT_THAT(seen, HasSubstr("200 OK"));
+  // The gateway learns that its client left when a write fails: more of the answer comes.
+  std::uint64_t seq = 2;
+  EXPECT_TRUE(eventually([&] {
+    if (seq < 200) record(lease, "other", entry(seq++, FlightEntry::Kind::data, "data: {}\n\n"));
+    return server().cli({"CLIENT", "LIST"}).find("name=opencode-cache-follower") ==
+           std::string::npos;
+  })) << "its own Valkey connection is closed";
+  EXPECT_EQ(count("opencode_cache_single_flight_fallbacks_total"), 0u);
+  EXPECT_EQ(count("opencode_cache_single_flight_takeovers_total"), 0u);
+}
+
 TEST_F(SharedFlightTest, SharedFlightCanBeTurnedOff) {
   start({{"OPENCODE_CACHE_SHARED_FLIGHT", "false"}});
   const std::string body = chat_body("alone", true);

@@ -253,6 +253,12 @@ upstream::Task<void> SharedFlights::lead_recorded(std::shared_ptr<Flight> flight
   } catch (...) {
     failure = std::current_exception();
   }
+  if (!flight->done && !flight->failed) {
+    // `lead` gave up before the answer ended: its clients and followers must learn of it.
+    flight->failed = true;
+    flight->failure_message = "the answer could not be read";
+    flight->notify();
+  }
   // The flight has ended: the recording writes its end entry and stops.
   while (!leading->recorded) {
     co_await leading->signal.async_wait(asio::as_tuple(asio::use_awaitable));
