@@ -262,6 +262,35 @@ TEST_F(SharedFlightTest, FollowerStopsReadingWhenItsClientsLeave) {
   EXPECT_EQ(count("opencode_cache_single_flight_takeovers_total"), 0u);
 }
 
+// Threads have their own flight tables and Valkey connections: they meet in Valkey.
+TEST_F(SharedFlightTest, ThreadsOfOneProcessShareOneUpstreamCall) {
+  start({{"OPENCODE_CACHE_THREADS", "2"}});
+  constexpr int clients = 20;
+  std::vector<HttpResponse> responses(clients);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < clients; ++i) {
+    threads.emplace_back([&, i] {
+      responses[i] = HttpClient(gateway->port())
+                         .post("/v1/chat/completions", chat_body("threads", true, "hold"));
+    });
+  }
+  // However the connections were spread: one leader, every other request joined or followed.
+  EXPECT_TRUE(eventually([&] {
+    return count("opencode_cache_single_flight_joins_total") +
+                   count("opencode_cache_single_flight_follows_total") ==
+               clients - 1 &&
+           upstream.calls() == 1;
+  }));
+  upstream.release();
+  for (auto& thread : threads) thread.join();
+  const std::string expected = joined(FakeUpstream::stream_events("hold", "answer 1 to threads"));
+  for (const auto& response : responses) {
+    EXPECT_EQ(response.error, "");
+    EXPECT_EQ(response.body, expected);
+  }
+  EXPECT_EQ(upstream.calls(), 1u);
+}
+
 TEST_F(SharedFlightTest, SharedFlightCanBeTurnedOff) {
   start({{"OPENCODE_CACHE_SHARED_FLIGHT", "false"}});
   const std::string body = chat_body("alone", true);

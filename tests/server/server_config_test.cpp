@@ -87,6 +87,10 @@ TEST(ServerConfig, SharedFlightSettings) {
               HasSubstr("OPENCODE_CACHE_FOLLOW_TIMEOUT_MS"));
   EXPECT_THAT(error_of({{"OPENCODE_CACHE_SHARED_FLIGHT", "maybe"}}),
               HasSubstr("OPENCODE_CACHE_SHARED_FLIGHT"));
+  for (const char* name : {"OPENCODE_CACHE_SHARED_FLIGHT", "OPENCODE_CACHE_FLIGHT_LEASE_MS",
+                           "OPENCODE_CACHE_FOLLOW_TIMEOUT_MS", "OPENCODE_CACHE_FLIGHT_MAX_BYTES"}) {
+    EXPECT_THAT(help_text(), HasSubstr(name));
+  }
 }
 
 TEST(ServerConfig, ReplayUsageDefaultsToOriginal) {
