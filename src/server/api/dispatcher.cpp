@@ -2,11 +2,14 @@
 
 #include <unistd.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <cstdio>
@@ -16,6 +19,7 @@
 #include "opencode_cache/ratelimit/rate_limiter.hpp"
 #include "opencode_cache/valkey/client.hpp"
 #include "server/app/app_api.hpp"
+#include "server/dashboard/dashboard_page.hpp"
 #include "server/flow/cache_controls.hpp"
 #include "server/flow/entry_codec.hpp"
 #include "server/flow/flight.hpp"
@@ -101,6 +105,12 @@ std::vector<ratelimit::LimitRef> limits_for(const std::string& user, const std::
   return limits;
 }
 
+std::vector<ratelimit::LimitRef> provider_limit_for(const std::string& provider) {
+  std::vector<ratelimit::LimitRef> limits;
+  limits.push_back({"provider", provider});
+  return limits;
+}
+
 std::size_t limit_type_index(std::string_view type) {
   for (std::size_t i = 0; i + 1 < limit_types.size(); ++i) {
     if (limit_types[i] == type) return i;
@@ -127,6 +137,11 @@ gateway::LlmApi llm_api(Endpoint endpoint) {
   }
 }
 
+// Header names are ASCII; std::tolower would consult the locale for every byte.
+char ascii_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
+}
+
 void log_line(const boost::json::object& fields) {
   std::string line = boost::json::serialize(fields);
   line += '\n';
@@ -150,8 +165,10 @@ struct Dispatcher::Impl {
         registry(reg),
         metrics(reg.of(thread)),
         client(ex, cfg.valkey),
-        cache(client, cfg.cache),
-        limiter(client, cfg.rate_limits),
+        state_client(cfg.valkey_state ? std::make_unique<valkey::Client>(ex, *cfg.valkey_state)
+                                      : nullptr),
+        cache(client, state(), cfg.cache),
+        limiter(state(), cfg.rate_limits),
         app(ex, cfg, cache, limiter, reg.cache_stats(), thread),
         pool(ex,
              upstream::Timeouts{cfg.upstream_connect_timeout, cfg.upstream_first_byte_timeout,
@@ -174,6 +191,7 @@ struct Dispatcher::Impl {
   MetricsRegistry& registry;
   ThreadMetrics& metrics;
   valkey::Client client;
+  std::unique_ptr<valkey::Client> state_client;  // VALKEY_STATE_URL's, when set
   cache::CacheService cache;
   ratelimit::RateLimiter limiter;
   app::AppApi app;
@@ -204,6 +222,9 @@ struct Dispatcher::Impl {
     events.aborted = [this] { metrics.single_flight_aborts.add(); };
     return events;
   }
+
+  // Where sessions and rate limits live: a Valkey of their own, or the cache's.
+  valkey::Client& state() { return state_client ? *state_client : client; }
 
   // The client's counters belong to this thread; /metrics reads the copies from any thread.
   Task<void> copy_client_stats() {
@@ -263,7 +284,11 @@ struct Dispatcher::Impl {
   void log_request(const Request& request, const http::Route& route,
                    const RecordingResponder& responder, CacheResult cache_result,
                    const std::string& user, Clock::duration took, bool client_gone) {
-    boost::json::object fields;
+    // One line per request: its fields live in a buffer on the stack, not in a dozen
+    // allocations.
+    std::array<unsigned char, 2048> arena;
+    boost::json::monotonic_resource memory(arena.data(), arena.size());
+    boost::json::object fields(&memory);
     fields["ts"] = now_ms();
     fields["level"] = "info";
     fields["msg"] = "request";
@@ -306,6 +331,7 @@ struct Dispatcher::Impl {
         co_await responder.send(200, std::move(headers), registry.render());
         co_return;
       }
+      case Endpoint::dashboard: co_await serve_dashboard(responder); co_return;
       case Endpoint::app_api: co_await app.handle(request, responder); co_return;
       case Endpoint::not_found: {
         const std::string message = "no such route: " + request.method + " " +
@@ -330,20 +356,23 @@ struct Dispatcher::Impl {
     }
   }
 
+  static Task<void> serve_dashboard(Responder& responder) {
+    Headers headers;
+    headers.emplace_back("content-type", "text/html; charset=utf-8");
+    headers.emplace_back("cache-control", "no-cache");
+    // The page's one script and style are inline; it talks to this gateway and nothing else.
+    headers.emplace_back("content-security-policy",
+                         "default-src 'none'; script-src 'unsafe-inline'; style-src "
+                         "'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; "
+                         "form-action 'none'; frame-ancestors 'none'");
+    headers.emplace_back("x-content-type-options", "nosniff");
+    co_await responder.send(200, std::move(headers), std::string(dashboard::page()));
+  }
+
   Task<void> readiness(Responder& responder) {
-    // Always a PING: while the breaker is open it is refused at once, and after the
-    // cool-down it is the probe that closes the breaker again.
-    std::string reason;
-    try {
-      valkey::RequestOptions options;
-      options.timeout = std::chrono::milliseconds(1000);
-      co_await client.command(valkey::Command("PING"), options);
-    } catch (const std::exception& e) {
-      reason = std::string("valkey unreachable: ") + e.what();
-    }
-    if (reason.empty() && client.breaker_state() != valkey::CircuitBreaker::State::closed) {
-      reason = "valkey circuit breaker is open";
-    }
+    std::string reason = co_await why_not_ready(client, "valkey");
+    if (reason.empty() && state_client)
+      reason = co_await why_not_ready(*state_client, "state valkey");
     if (reason.empty()) {
       co_await responder.send(200, json_headers(), R"({"status":"ready"})");
     } else {
@@ -354,14 +383,37 @@ struct Dispatcher::Impl {
     }
   }
 
+  // Always a PING: while the breaker is open it is refused at once, and after the cool-down
+  // it is the probe that closes the breaker again. Empty when ready.
+  static Task<std::string> why_not_ready(valkey::Client& store, std::string name) {
+    std::string reason;
+    try {
+      valkey::RequestOptions options;
+      options.timeout = std::chrono::milliseconds(1000);
+      options.wait_for_connection = false;  // a Valkey that is down says so at once
+      co_await store.command(valkey::Command("PING"), options);
+    } catch (const std::exception& e) {
+      reason = name + " unreachable: " + e.what();
+    }
+    if (reason.empty() && store.breaker_state() != valkey::CircuitBreaker::State::closed) {
+      reason = name + " circuit breaker is open";
+    }
+    co_return reason;
+  }
+
   // Checks the limits; false after answering 429. Allowed or not, the headers are added.
   Task<bool> admit(const std::string& user, const Provider& provider, bool costs_provider,
                    Headers& headers, Responder& responder, http::ErrorStyle style) {
-    const auto decisions =
-        co_await limiter.check_many(limits_for(user, provider.name, costs_provider));
+    auto decisions = co_await limiter.check_many(limits_for(user, provider.name, costs_provider));
+    co_return co_await answer_limits(decisions, headers, responder, style);
+  }
+
+  // The headers of `decisions` added; false after answering 429.
+  Task<bool> answer_limits(const std::vector<ratelimit::Decision>& decisions, Headers& headers,
+                           Responder& responder, http::ErrorStyle style) {
     for (auto& header : ratelimit::rate_limit_headers(decisions)) {
-      std::string name = header.name;
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      std::string name = std::move(header.name);
+      for (char& c : name) c = ascii_lower(c);
       headers.emplace_back(std::move(name), std::move(header.value));
     }
     if (ratelimit::all_allowed(decisions)) co_return true;
@@ -370,6 +422,18 @@ struct Dispatcher::Impl {
     const std::string message = "rate limit exceeded (" + binding.type + ")";
     co_await send_error(responder, style, 429, message, headers);
     co_return false;
+  }
+
+  // The stored entry and the limits every request pays (user and global) in one round trip:
+  // the read and the limiter's script go out together. A hit costs the provider nothing, so
+  // its limit is checked only on a miss, after (see README: a miss the provider limit refuses
+  // has counted against the user and global limits).
+  Task<std::tuple<cache::RawRead, std::vector<ratelimit::Decision>>> read_and_limit(
+      const std::string& namespace_name, const std::string& key, const std::string& user,
+      const Provider& provider) {
+    using namespace asio::experimental::awaitable_operators;
+    co_return co_await (cache.read_raw(namespace_name, key) &&
+                        limiter.check_many(limits_for(user, provider.name, false)));
   }
 
   upstream::Request upstream_request(const http::Route& route, const Request& request) const {
@@ -484,12 +548,15 @@ struct Dispatcher::Impl {
 
     lookup.result = CacheResult::miss;
     std::shared_ptr<Flight> joined;
+    std::vector<ratelimit::Decision> decisions;
     if (controls.no_store) {
       lookup.result = CacheResult::bypass;
     } else if (controls.refresh) {
       lookup.result = CacheResult::refresh;
     } else if (!(joined = flights.find(flight_key))) {
-      cache::RawRead read = co_await cache.read_raw(namespace_name, key);
+      auto [read, shared_limits] =
+          co_await read_and_limit(namespace_name, key, user, *route.provider);
+      decisions = std::move(shared_limits);
       if (!read.reachable) {
         lookup.result = CacheResult::bypass;
         metrics.valkey_bypass.add();
@@ -502,10 +569,13 @@ struct Dispatcher::Impl {
     }
 
     Headers headers;
-    if (!co_await admit(user, *route.provider, lookup.result != CacheResult::hit, headers,
-                        responder, style)) {
-      co_return;
+    if (decisions.empty()) {
+      decisions = co_await limiter.check_many(limits_for(user, route.provider->name, true));
+    } else if (lookup.result != CacheResult::hit && ratelimit::all_allowed(decisions)) {
+      auto provider_limit = co_await limiter.check_many(provider_limit_for(route.provider->name));
+      decisions.insert(decisions.begin() + 1, provider_limit.begin(), provider_limit.end());
     }
+    if (!co_await answer_limits(decisions, headers, responder, style)) co_return;
     // A flight found before the round trips may have been abandoned meanwhile (its last
     // client left and its upstream read was aborted): never follow it into that failure.
     if (joined && (joined->abandoned || joined->failed)) joined.reset();
@@ -650,6 +720,7 @@ void Dispatcher::close() {
   impl_->app.close();
   impl_->pool.close_idle();
   impl_->client.close();
+  if (impl_->state_client) impl_->state_client->close();
 }
 
 }  // namespace opencode_cache::server::api

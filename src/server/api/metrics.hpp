@@ -41,7 +41,7 @@ inline constexpr std::size_t cache_result_count = 5;
 std::string_view name_of(CacheResult result);
 
 // Route names the gateway counts (route.hpp's names), in a fixed order.
-inline constexpr std::array<std::string_view, 11> route_names = {"/v1/chat/completions",
+inline constexpr std::array<std::string_view, 12> route_names = {"/v1/chat/completions",
                                                                  "/v1/responses",
                                                                  "/v1/messages",
                                                                  "/v1/embeddings",
@@ -51,6 +51,7 @@ inline constexpr std::array<std::string_view, 11> route_names = {"/v1/chat/compl
                                                                  "/readyz",
                                                                  "/metrics",
                                                                  "/api",
+                                                                 "/",
                                                                  "unknown"};
 inline constexpr std::array<int, 16> counted_statuses = {200, 204, 400, 401, 403, 404, 405, 408,
                                                          413, 429, 431, 500, 502, 503, 504, 0};

@@ -291,6 +291,9 @@ ServerConfig ServerConfig::from_env(const Getenv& getenv) {
 
   config.valkey = library_config("VALKEY_", [&] { return valkey::ClientConfig::from_env(getenv); });
   config.valkey.client_name = "opencode-cache-server";
+  config.valkey_state =
+      library_config("VALKEY_STATE_", [&] { return valkey::ClientConfig::state_from_env(getenv); });
+  if (config.valkey_state) config.valkey_state->client_name = "opencode-cache-server-state";
   config.cache = library_config("CACHE_", [&] { return cache::CacheConfig::from_env(getenv); });
   config.rate_limits =
       library_config("RATE_LIMIT_", [&] { return ratelimit::RateLimiterConfig::from_env(getenv); });
@@ -344,6 +347,8 @@ http://<listen>/<provider>/v1 (a named provider). Configuration is read from the
   OPENCODE_CACHE_API_MAX_WAIT_MS   longest GET /api/cache/{key}?wait=ms  (30000)
 
   VALKEY_URL | VALKEY_HOST, VALKEY_PORT, VALKEY_USERNAME, VALKEY_PASSWORD, VALKEY_DB
+  VALKEY_STATE_URL, VALKEY_STATE_USERNAME, VALKEY_STATE_PASSWORD: sessions and rate limits
+                                   in a Valkey apart from the cache  (unset: the cache's)
   CACHE_TTL_RESPONSE, CACHE_TTL_METADATA, CACHE_KEY_PREFIX, ...   (see README)
   RATE_LIMIT_<TYPE>_MAX, RATE_LIMIT_<TYPE>_WINDOW_MS, ... for user, provider, global;
   RATE_LIMIT_TIMEOUT_MS defaults to the cache's operation timeout (250 ms) here

@@ -88,6 +88,9 @@ struct ServerConfig {
   AppApiConfig app;  // the app's HTTP API (/api/...)
 
   valkey::ClientConfig valkey;
+  // VALKEY_STATE_URL: sessions and rate limits in a Valkey of their own, kept apart from the
+  // evictable cache; unset, they share `valkey`.
+  std::optional<valkey::ClientConfig> valkey_state;
   cache::CacheConfig cache;
   ratelimit::RateLimiterConfig rate_limits;
 

@@ -40,6 +40,7 @@ Route route(const ServerConfig& config, std::string_view target) {
   if (path == "/healthz") result.endpoint = Endpoint::healthz, result.name = "/healthz";
   if (path == "/readyz") result.endpoint = Endpoint::readyz, result.name = "/readyz";
   if (path == "/metrics") result.endpoint = Endpoint::metrics, result.name = "/metrics";
+  if (path == "/") result.endpoint = Endpoint::dashboard, result.name = "/";
   if (result.endpoint != Endpoint::not_found) return result;
 
   if (path.starts_with("/v1/"))
@@ -67,6 +68,7 @@ std::string_view allowed_method(Endpoint endpoint) {
     case Endpoint::healthz:
     case Endpoint::readyz:
     case Endpoint::metrics:
+    case Endpoint::dashboard:
     case Endpoint::models: return "GET";
     default: return "";
   }

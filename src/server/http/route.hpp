@@ -15,7 +15,8 @@ enum class Endpoint {
   healthz,
   readyz,
   metrics,
-  app_api,  // /api/...: the app's API (server/app)
+  dashboard,  // GET /: the operator's page (server/dashboard)
+  app_api,    // /api/...: the app's API (server/app)
   chat_completions,
   responses,
   messages,

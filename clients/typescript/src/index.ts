@@ -1,0 +1,10 @@
+export { createCacheClient } from './cache_client.js';
+export type { CacheClient, CacheClientOptions, CacheService, RateLimiter } from './cache_client.js';
+export { CacheError } from './cache_error.js';
+export type {
+  CacheNamespace,
+  CacheStats,
+  NamespaceStats,
+  RateLimitResult,
+  TtlOptions,
+} from './types.js';
