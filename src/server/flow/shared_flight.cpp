@@ -349,6 +349,43 @@ upstream::Task<void> SharedFlights::record(std::shared_ptr<Flight> flight, std::
   leading->signal.cancel();
 }
 
+// Not an aggregate: g++ 12 destroys aggregate temporaries twice in a co_await expression.
+struct SharedFlights::Read {
+  Read() = default;
+  std::vector<StreamEntry> entries;
+  bool quiet = false;                 // nothing new: `holder` says who holds the lease now
+  std::optional<std::string> holder;  // when quiet
+};
+
+upstream::Task<SharedFlights::Read> SharedFlights::read(valkey::Client& reader,
+                                                        const std::string& lease_key,
+                                                        const std::string& stream,
+                                                        const std::string& last_id) {
+  Read out;
+  const auto block = block_time();
+  valkey::RequestOptions options;
+  options.timeout = block + std::chrono::milliseconds(2000);
+  const auto reply =
+      co_await reader.command(valkey::Command("XREAD", "COUNT", read_batch, "BLOCK", block.count(),
+                                              "STREAMS", stream, last_id),
+                              options);
+  out.entries = stream_entries(reply);
+  if (!out.entries.empty()) co_return out;
+  // The lease first, then the stream: a leader releases its lease only after its end entry,
+  // so a lease found gone means the end, if any, is in this read.
+  valkey::Pipeline pipeline;
+  pipeline.add("GET", lease_key);
+  pipeline.add("XREAD", "COUNT", read_batch, "STREAMS", stream, last_id);
+  const auto replies = co_await client_.execute(pipeline);
+  if (replies.size() != 2 || replies[0].is_error() || replies[1].is_error()) {
+    throw valkey::Error(valkey::errc::unexpected_reply, "GET and XREAD of a flight");
+  }
+  if (replies[0].is_string()) out.holder = replies[0].string;
+  out.entries = stream_entries(replies[1]);
+  out.quiet = out.entries.empty();
+  co_return out;
+}
+
 upstream::Task<Verdict> SharedFlights::follow(Flight& flight, const std::string& lease_key,
                                               FlightFollower& follower) {
   valkey::Client reader(client_.get_executor(), reader_);
@@ -356,9 +393,7 @@ upstream::Task<Verdict> SharedFlights::follow(Flight& flight, const std::string&
     valkey::Client& client;
     ~Close() { client.close(); }
   } close{reader};
-  const auto block = block_time();
   std::string last_id = "0";
-  bool broken = false;
   for (;;) {
     // Nobody to answer any more: stop reading, and let no one join this flight.
     if (flight.attached == 0) {
@@ -367,57 +402,40 @@ upstream::Task<Verdict> SharedFlights::follow(Flight& flight, const std::string&
       flight.notify();
       co_return Verdict::finished;
     }
-    const std::string stream = stream_key(lease_key, follower.token());
-    std::vector<StreamEntry> entries;
-    std::optional<std::string> holder;
-    bool quiet = false;
+    Read got;
+    bool broken = false;
     try {
-      valkey::RequestOptions options;
-      options.timeout = block + std::chrono::milliseconds(2000);
-      const auto reply =
-          co_await reader.command(valkey::Command("XREAD", "COUNT", read_batch, "BLOCK",
-                                                  block.count(), "STREAMS", stream, last_id),
-                                  options);
-      entries = stream_entries(reply);
-      if (entries.empty()) {
-        // The lease first, then the stream: a leader releases its lease only after its end
-        // entry, so a lease found gone means the end, if any, is in this read.
-        valkey::Pipeline pipeline;
-        pipeline.add("GET", lease_key);
-        pipeline.add("XREAD", "COUNT", read_batch, "STREAMS", stream, last_id);
-        const auto replies = co_await client_.execute(pipeline);
-        if (replies.size() == 2 && replies[0].is_string()) holder = replies[0].string;
-        if (replies.size() == 2) entries = stream_entries(replies[1]);
-        quiet = entries.empty();
-      }
+      got = co_await read(reader, lease_key, stream_key(lease_key, follower.token()), last_id);
     } catch (const valkey::Error&) {
       broken = true;
     }
+    FlightFollower::Step step;
     if (broken) {
-      FlightFollower::Step step;
       step.verdict = follower.published() ? Verdict::abort : Verdict::go_upstream;
       if (step.verdict == Verdict::abort) apply(flight, step);
       co_return step.verdict;
     }
-    for (const StreamEntry& stored : entries) {
+    for (const StreamEntry& stored : got.entries) {
       last_id = stored.id;
       auto parsed = entry_from_fields(stored.fields);
       FlightEntry gap;
       gap.seq = std::numeric_limits<std::uint64_t>::max();  // not ours: as if one were missing
-      FlightFollower::Step step = follower.on_entry(parsed ? *parsed : gap);
+      step = follower.on_entry(parsed ? *parsed : gap);
       if (step.verdict == Verdict::go_upstream || step.verdict == Verdict::take_over) {
         co_return step.verdict;
       }
       apply(flight, step);
       if (step.verdict != Verdict::follow) co_return step.verdict;
     }
-    if (!quiet) continue;
-    FlightFollower::Step step = follower.on_quiet(holder, Clock::now());
-    switch (step.verdict) {
-      case Verdict::follow: break;
-      case Verdict::restart: last_id = "0"; break;
-      case Verdict::abort: apply(flight, step); co_return step.verdict;
-      default: co_return step.verdict;
+    if (!got.quiet) continue;
+    step = follower.on_quiet(got.holder, Clock::now());
+    if (step.verdict == Verdict::restart) {
+      last_id = "0";
+    } else if (step.verdict == Verdict::abort) {
+      apply(flight, step);
+      co_return step.verdict;
+    } else if (step.verdict != Verdict::follow) {
+      co_return step.verdict;
     }
   }
 }

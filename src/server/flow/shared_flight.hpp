@@ -66,6 +66,7 @@ class SharedFlights {
  private:
   struct Claim;
   struct Leading;
+  struct Read;
 
   upstream::Task<Claim> claim(const std::string& lease_key, const std::string& token);
   upstream::Task<void> lead_recorded(std::shared_ptr<Flight> flight, std::string lease_key,
@@ -74,6 +75,9 @@ class SharedFlights {
                               std::shared_ptr<Leading> leading);
   upstream::Task<void> renew(std::string lease_key, std::string token,
                              std::shared_ptr<Leading> leading);
+  // The next entries of `stream` after `last_id`, waiting for them a while.
+  upstream::Task<Read> read(valkey::Client& reader, const std::string& lease_key,
+                            const std::string& stream, const std::string& last_id);
   upstream::Task<FlightFollower::Verdict> follow(Flight& flight, const std::string& lease_key,
                                                  FlightFollower& follower);
   std::chrono::milliseconds block_time() const;
