@@ -68,6 +68,31 @@ TEST(ServerConfig, BadValuesNameTheirVariable) {
   EXPECT_THAT(error_of({{"RATE_LIMIT_USER_MAX", "x"}}), HasSubstr("RATE_LIMIT_USER_MAX"));
 }
 
+TEST(ServerConfig, SharedFlightSettings) {
+  const auto defaults = config_from({});
+  EXPECT_TRUE(defaults.shared_flight);
+  EXPECT_EQ(defaults.flight_lease, std::chrono::milliseconds(3000));
+  EXPECT_EQ(defaults.follow_timeout, std::chrono::milliseconds(60000));
+  const auto set = config_from({{"OPENCODE_CACHE_SHARED_FLIGHT", "false"},
+                                {"OPENCODE_CACHE_FLIGHT_LEASE_MS", "500"},
+                                {"OPENCODE_CACHE_FOLLOW_TIMEOUT_MS", "1500"},
+                                {"OPENCODE_CACHE_FLIGHT_MAX_BYTES", "1024"}});
+  EXPECT_FALSE(set.shared_flight);
+  EXPECT_EQ(set.flight_lease, std::chrono::milliseconds(500));
+  EXPECT_EQ(set.follow_timeout, std::chrono::milliseconds(1500));
+  EXPECT_EQ(set.flight_max_bytes, 1024u);
+  EXPECT_THAT(error_of({{"OPENCODE_CACHE_FLIGHT_LEASE_MS", "10"}}),
+              HasSubstr("OPENCODE_CACHE_FLIGHT_LEASE_MS"));
+  EXPECT_THAT(error_of({{"OPENCODE_CACHE_FOLLOW_TIMEOUT_MS", "soon"}}),
+              HasSubstr("OPENCODE_CACHE_FOLLOW_TIMEOUT_MS"));
+  EXPECT_THAT(error_of({{"OPENCODE_CACHE_SHARED_FLIGHT", "maybe"}}),
+              HasSubstr("OPENCODE_CACHE_SHARED_FLIGHT"));
+  for (const char* name : {"OPENCODE_CACHE_SHARED_FLIGHT", "OPENCODE_CACHE_FLIGHT_LEASE_MS",
+                           "OPENCODE_CACHE_FOLLOW_TIMEOUT_MS", "OPENCODE_CACHE_FLIGHT_MAX_BYTES"}) {
+    EXPECT_THAT(help_text(), HasSubstr(name));
+  }
+}
+
 TEST(ServerConfig, ReplayUsageDefaultsToOriginal) {
   EXPECT_EQ(config_from({}).replay_usage, "original");
   EXPECT_EQ(config_from({{"OPENCODE_CACHE_REPLAY_USAGE", "cached"}}).replay_usage, "cached");

@@ -25,6 +25,7 @@
 #include "server/flow/flight.hpp"
 #include "server/flow/identity.hpp"
 #include "server/flow/key_headers.hpp"
+#include "server/flow/shared_flight.hpp"
 #include "server/gateway/canonical_json.hpp"
 #include "server/gateway/llm_api.hpp"
 #include "server/gateway/request_key.hpp"
@@ -180,6 +181,7 @@ struct Dispatcher::Impl {
             gateway::parse_scope_mode(cfg.cache_scope).value_or(gateway::ScopeMode::credential)),
         replay_usage(
             gateway::parse_replay_usage(cfg.replay_usage).value_or(gateway::ReplayUsage::original)),
+        shared(client, cfg.valkey, cfg.cache.prefix, shared_flight_config(cfg), shared_events()),
         stats_timer(ex) {
     asio::co_spawn(executor, copy_client_stats(), asio::detached);
   }
@@ -199,8 +201,27 @@ struct Dispatcher::Impl {
   gateway::VolatileFields responses_volatile_fields;
   gateway::ScopeMode scope_mode;
   gateway::ReplayUsage replay_usage;
+  flow::SharedFlights shared;
   asio::steady_timer stats_timer;
   bool closed = false;
+
+  static flow::SharedFlightConfig shared_flight_config(const ServerConfig& cfg) {
+    flow::SharedFlightConfig out;
+    out.enabled = cfg.shared_flight;
+    out.lease = cfg.flight_lease;
+    out.follow_timeout = cfg.follow_timeout;
+    out.max_bytes = cfg.flight_max_bytes;
+    return out;
+  }
+
+  flow::SharedFlightEvents shared_events() {
+    flow::SharedFlightEvents events;
+    events.followed = [this] { metrics.single_flight_follows.add(); };
+    events.took_over = [this] { metrics.single_flight_takeovers.add(); };
+    events.fell_back = [this] { metrics.single_flight_fallbacks.add(); };
+    events.aborted = [this] { metrics.single_flight_aborts.add(); };
+    return events;
+  }
 
   // Where sessions and rate limits live: a Valkey of their own, or the cache's.
   valkey::Client& state() { return state_client ? *state_client : client; }
@@ -459,8 +480,23 @@ struct Dispatcher::Impl {
     cache::WriteOptions options;
   };
 
+  // An answer to be stored comes from the one leader among the gateway processes.
   Task<void> run_and_store(std::shared_ptr<Flight> flight, BaseUrl base, upstream::Request request,
                            StorePlan plan) {
+    if (plan.store) {
+      // Named, not a temporary in the co_await: g++ 12 would destroy it twice.
+      flow::SharedFlights::Lead lead = [this, flight, base, request, plan]() -> Task<void> {
+        co_await store_answer(flight, base, request, plan);
+      };
+      co_await shared.run(flight, plan.flight_key, std::move(lead));
+    } else {
+      co_await store_answer(flight, base, std::move(request), plan);
+    }
+    flights.erase(plan.flight_key, flight.get());
+  }
+
+  Task<void> store_answer(std::shared_ptr<Flight> flight, BaseUrl base, upstream::Request request,
+                          StorePlan plan) {
     co_await run_flight(flight, base, std::move(request));
     flow::Recording recording = flow::record(*flight, plan.api, now_ms());
     if (plan.store && recording.entry) {
@@ -470,6 +506,7 @@ struct Dispatcher::Impl {
     } else {
       metrics.stores_skipped.add();
     }
+    // Finished: later requests read the entry or make their own call, never join this one.
     flights.erase(plan.flight_key, flight.get());
   }
 

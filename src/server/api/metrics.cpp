@@ -158,6 +158,18 @@ std::string MetricsRegistry::render() const {
   w.counter("opencode_cache_single_flight_joins_total",
             "Requests that joined an identical request already in flight.",
             [](const ThreadMetrics& t) -> const Counter& { return t.single_flight_joins; });
+  w.counter("opencode_cache_single_flight_follows_total",
+            "Identical requests answered by following a leader in another gateway process.",
+            [](const ThreadMetrics& t) -> const Counter& { return t.single_flight_follows; });
+  w.counter("opencode_cache_single_flight_takeovers_total",
+            "Followers that took over the lease of a leader that was gone.",
+            [](const ThreadMetrics& t) -> const Counter& { return t.single_flight_takeovers; });
+  w.counter("opencode_cache_single_flight_fallbacks_total",
+            "Followers that went upstream themselves (timeout, recording cap, missed entries).",
+            [](const ThreadMetrics& t) -> const Counter& { return t.single_flight_fallbacks; });
+  w.counter("opencode_cache_single_flight_aborts_total",
+            "Followers that reset their clients: the leader's answer broke off after they began.",
+            [](const ThreadMetrics& t) -> const Counter& { return t.single_flight_aborts; });
   w.counter("opencode_cache_keepalives_total",
             "SSE comments sent to streams waiting for an identical non-streaming request.",
             [](const ThreadMetrics& t) -> const Counter& { return t.keepalives; });

@@ -71,10 +71,14 @@ struct ThreadMetrics {
   Counter tokens_saved;      // usage.total_tokens of the entries served
   Counter bytes_from_cache;  // body bytes served from stored entries
   Counter single_flight_joins;
-  Counter keepalives;      // SSE comments sent to streams waiting for a JSON answer
-  Counter stores;          // entries written
-  Counter stores_skipped;  // answers not stored (error status, unclean end, no-store)
-  Counter valkey_bypass;   // requests served without the cache: Valkey unreachable
+  Counter single_flight_follows;    // local flights that followed a leader in another process
+  Counter single_flight_takeovers;  // followers that took the lease of a leader gone
+  Counter single_flight_fallbacks;  // followers that went upstream without a lease
+  Counter single_flight_aborts;     // followers that reset their clients mid-answer
+  Counter keepalives;               // SSE comments sent to streams waiting for a JSON answer
+  Counter stores;                   // entries written
+  Counter stores_skipped;           // answers not stored (error status, unclean end, no-store)
+  Counter valkey_bypass;            // requests served without the cache: Valkey unreachable
   std::array<Counter, limit_types.size()> rate_limited;
   Counter active_connections;
   Counter active_streams;

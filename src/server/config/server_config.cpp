@@ -275,6 +275,14 @@ ServerConfig ServerConfig::from_env(const Getenv& getenv) {
     config.replay_usage = std::string(usage);
   }
   read_ms(getenv, "OPENCODE_CACHE_KEEPALIVE_MS", config.keepalive_interval);
+  if (auto shared = env(getenv, "OPENCODE_CACHE_SHARED_FLIGHT"); !shared.empty()) {
+    config.shared_flight = parse_bool("OPENCODE_CACHE_SHARED_FLIGHT", shared);
+  }
+  read_ms(getenv, "OPENCODE_CACHE_FLIGHT_LEASE_MS", config.flight_lease);
+  if (config.flight_lease < Milliseconds(30))
+    invalid("OPENCODE_CACHE_FLIGHT_LEASE_MS", "at least 30");
+  read_ms(getenv, "OPENCODE_CACHE_FOLLOW_TIMEOUT_MS", config.follow_timeout);
+  read_count(getenv, "OPENCODE_CACHE_FLIGHT_MAX_BYTES", config.flight_max_bytes);
   if (auto debug = env(getenv, "OPENCODE_CACHE_DEBUG_LOG"); !debug.empty()) {
     config.debug_log = parse_bool("OPENCODE_CACHE_DEBUG_LOG", debug);
   }
@@ -325,6 +333,11 @@ http://<listen>/<provider>/v1 (a named provider). Configuration is read from the
   OPENCODE_CACHE_UPSTREAM_POOL_SIZE  idle upstream connections per upstream and thread (32)
   OPENCODE_CACHE_REPLAY_USAGE      usage a hit reports, every API: original | cached | zero (original)
   OPENCODE_CACHE_KEEPALIVE_MS      heartbeat interval while a stream waits (10000)
+  OPENCODE_CACHE_SHARED_FLIGHT     single flight across processes sharing Valkey (true)
+  OPENCODE_CACHE_FLIGHT_LEASE_MS   lease of an answer in flight; a dead leader's followers
+                                   take over after it                 (3000)
+  OPENCODE_CACHE_FOLLOW_TIMEOUT_MS a follower's wait for the leader's answer to begin (60000)
+  OPENCODE_CACHE_FLIGHT_MAX_BYTES  body bytes recorded for followers per answer (8388608)
   OPENCODE_CACHE_DEBUG_LOG         log request details                (false)
 
   The app's API (/api/...):

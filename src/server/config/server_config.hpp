@@ -77,6 +77,12 @@ struct ServerConfig {
   // SSE comments sent to a streaming request waiting for a non-streaming identical one.
   Milliseconds keepalive_interval{10000};
 
+  // Single flight across gateway processes sharing the Valkey (docs/single-flight.md).
+  bool shared_flight = true;
+  Milliseconds flight_lease{3000};     // a dead leader is replaced after this long
+  Milliseconds follow_timeout{60000};  // a follower waits this long for an answer to begin
+  std::size_t flight_max_bytes = 8 * 1024 * 1024;  // body bytes recorded for followers
+
   bool debug_log = false;
 
   AppApiConfig app;  // the app's HTTP API (/api/...)

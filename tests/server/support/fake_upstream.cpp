@@ -288,6 +288,7 @@ struct FakeUpstream::Impl {
       co_await bhttp::async_write(stream, response, tuple_awaitable);
       co_return true;
     }
+    if (model == "hold-head") co_await wait_for_release();
     bhttp::response<bhttp::empty_body> head(bhttp::status::ok, 11);
     head.set(bhttp::field::content_type, "text/event-stream");
     head.chunked(true);
@@ -341,6 +342,9 @@ std::vector<std::string> FakeUpstream::authorizations() const {
 }
 void FakeUpstream::release() {
   impl_->released = true;
+}
+void FakeUpstream::hold_again() {
+  impl_->released = false;
 }
 
 std::vector<std::string> FakeUpstream::stream_events(const std::string& model,

@@ -12,6 +12,7 @@
 //   "stall"                   no answer at all
 //   "hold"                    the first event, then waits for release() before the rest
 //                             (not streamed: the whole answer waits)
+//   "hold-head"               streamed: nothing at all (not even the head) until release()
 //   "fail-stream"             Responses, Messages: an `error` event after a few events, then
 //                             the stream ends cleanly
 //   "no-terminal"             Responses, Messages: the stream ends cleanly without its
@@ -45,6 +46,8 @@ class FakeUpstream {
   std::vector<std::map<std::string, std::string>> request_headers() const;
   // Lets every "hold" stream continue.
   void release();
+  // Makes later "hold" requests wait for the next release().
+  void hold_again();
   // Events of a streamed answer for `model`, as the fake sends them (each "data: ...\n\n").
   static std::vector<std::string> stream_events(const std::string& model, const std::string& text);
   static std::string json_answer(const std::string& model, const std::string& text);
