@@ -240,7 +240,7 @@ TEST_F(AppEventsTest, AClientThatLeavesFreesItsPlaceAtTheNextHeartbeat) {
   {
     auto stream = listen(*gateway);
     // Idle streams get comments.
-    while (stream->comments() == 0) ASSERT_FALSE(stream->next(2s)) << "an event, not a comment";
+    ASSERT_TRUE(stream->wait_for_comments(2));
     stream->close();
   }
   // The place is free once the server has noticed; until then a new stream gets 503.
@@ -281,6 +281,32 @@ TEST_F(AppEventsTest, AStreamThatLostValkeyResyncsFromTheHistory) {
   const auto after = stream->next_of("invalidate");
   ASSERT_TRUE(after);
   EXPECT_EQ(data_of(*after).at("id").as_string(), "after");
+}
+
+TEST_F(AppEventsTest, BreakerTransitionsAreEventsEvenWhileValkeyIsDown) {
+  auto gateway = start();
+  auto stream = listen(*gateway);
+  server().pause();  // answers nothing, keeps the history
+  HttpClient http(gateway->port());
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(http.request("GET", "/api/context/x").status, 503);
+  // Valkey cannot take it: this thread's own streams get it, without an id.
+  const auto opened = stream->next_of("breaker");
+  ASSERT_TRUE(opened);
+  EXPECT_TRUE(opened->id.empty());
+  EXPECT_EQ(data_of(*opened).at("from").as_string(), "closed");
+  EXPECT_EQ(data_of(*opened).at("to").as_string(), "open");
+
+  server().resume();
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  std::optional<SseEvent> closed;
+  while (!closed && std::chrono::steady_clock::now() < give_up) {
+    http.request("GET", "/api/context/x");  // after the cool-down: the probe
+    auto event = stream->next_of("breaker", 200ms);
+    if (event && data_of(*event).at("to").as_string() == "closed") closed = event;
+  }
+  ASSERT_TRUE(closed);
+  EXPECT_FALSE(closed->id.empty());  // through Valkey again, into the history
+  EXPECT_FALSE(stream->ended());     // the outage did not end the stream
 }
 
 TEST_F(AppEventsTest, ValkeyDownBeforeTheStreamIs503) {

@@ -2,6 +2,11 @@
 
 #include <unistd.h>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json/serialize.hpp>
 #include <chrono>
 
@@ -70,8 +75,10 @@ struct EventFeed::Impl {
         hub(h),
         subscriber(ex, config.valkey),
         key(config.cache.prefix + ":events"),
-        history(std::to_string(config.app.events_history)) {
+        history(std::to_string(config.app.events_history)),
+        watchdog_timer(ex) {
     subscriber.on_resubscribed([this] { hub.resync_all(); });
+    boost::asio::co_spawn(ex, watchdog(), boost::asio::detached);
   }
 
   valkey::Client& client;
@@ -79,6 +86,28 @@ struct EventFeed::Impl {
   valkey::Subscriber subscriber;
   std::string key;  // the stream and the channel
   std::string history;
+  boost::asio::steady_timer watchdog_timer;
+  bool closed = false;
+
+  http::Task<void> subscribe() {
+    co_await subscriber.subscribe(key, [this](const valkey::Message& m) { on_message(m); });
+  }
+
+  // The Subscriber gives up reconnecting after config.reconnect.max_attempts until it is
+  // called again: while streams are open, call it. Its reconnect resyncs them (on_resubscribed).
+  http::Task<void> watchdog() {
+    while (!closed) {
+      if (hub.size() > 0 && subscriber.state() == valkey::ConnectionState::idle) {
+        try {
+          co_await subscribe();
+        } catch (const valkey::Error&) {
+          // Still down: the next beat tries again.
+        }
+      }
+      watchdog_timer.expires_after(std::chrono::seconds(1));
+      co_await watchdog_timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    }
+  }
 
   void on_message(const valkey::Message& message) {
     if (auto event = parse_payload(message.payload)) hub.deliver(*event);
@@ -92,9 +121,7 @@ EventFeed::EventFeed(boost::asio::any_io_executor executor, const ServerConfig& 
 EventFeed::~EventFeed() = default;
 
 http::Task<void> EventFeed::subscribe() {
-  Impl& impl = *impl_;
-  co_await impl.subscriber.subscribe(impl.key,
-                                     [&impl](const valkey::Message& m) { impl.on_message(m); });
+  co_await impl_->subscribe();
 }
 
 http::Task<std::optional<std::string>> EventFeed::publish(std::string type,
@@ -154,6 +181,8 @@ http::Task<std::vector<Event>> EventFeed::read_after(std::optional<StreamId> aft
 }
 
 void EventFeed::close() {
+  impl_->closed = true;
+  impl_->watchdog_timer.cancel();
   impl_->subscriber.close();
 }
 

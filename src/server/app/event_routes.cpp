@@ -10,6 +10,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "opencode_cache/valkey/error.hpp"
 #include "server/app/app_routes.hpp"
 #include "server/app/event_history.hpp"
 
@@ -73,6 +74,20 @@ Task<bool> catch_up(EventFeed& feed, Position& position, std::string& out) {
   co_return true;
 }
 
+// catch_up, false when Valkey could not be asked (nothing appended then): the stream stays
+// open and tries again, since a browser's EventSource gives up for good on an error answer.
+Task<bool> try_catch_up(EventFeed& feed, Position& position, std::string& out) {
+  bool asked = true;
+  try {
+    co_await catch_up(feed, position, out);
+  } catch (const valkey::Error&) {
+    asked = false;
+  }
+  co_return asked;
+}
+
+constexpr std::chrono::seconds resync_retry{1};
+
 http::Headers stream_headers() {
   http::Headers headers;
   headers.emplace_back("content-type", "text/event-stream");
@@ -129,12 +144,21 @@ Task<void> serve_events(AppContext& context, const Request& request, Responder& 
 
   const auto heartbeat = context.config.app.events_heartbeat;
   auto next_heartbeat = Clock::now() + heartbeat;
+  std::optional<Clock::time_point> retry_at;  // set: a resync failed, and is due then
   while (true) {
     EventHub::Pending pending = context.hub.take(*client);
     if (pending.closed) break;
     out.clear();
-    if (pending.resync) co_await catch_up(context.events, position, out);
-    for (const Event& event : pending.events) position.append(event, out);
+    if (pending.resync || (retry_at && Clock::now() >= *retry_at)) {
+      const bool caught_up = co_await try_catch_up(context.events, position, out);
+      retry_at.reset();
+      if (!caught_up) retry_at = Clock::now() + resync_retry;
+    }
+    for (const Event& event : pending.events) {
+      // Until the resync succeeds, events of the history come from it, in order.
+      if (retry_at && !event.id.empty()) continue;
+      position.append(event, out);
+    }
     if (!out.empty()) {
       co_await responder.write(out);
       next_heartbeat = Clock::now() + heartbeat;
@@ -146,7 +170,7 @@ Task<void> serve_events(AppContext& context, const Request& request, Responder& 
       continue;
     }
     // Nothing between take() and the wait suspends, so no wake-up is lost.
-    wake.expires_at(next_heartbeat);
+    wake.expires_at(retry_at ? std::min(next_heartbeat, *retry_at) : next_heartbeat);
     co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
   }
   co_await responder.end();

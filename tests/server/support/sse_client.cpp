@@ -148,12 +148,30 @@ std::optional<SseEvent> SseClient::parse_event() {
   }
 }
 
+void SseClient::parse_all() {
+  decode_chunks();
+  while (auto event = parse_event()) events_.push_back(std::move(*event));
+}
+
 std::optional<SseEvent> SseClient::next(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
-    decode_chunks();
-    if (auto event = parse_event()) return event;
+    parse_all();
+    if (!events_.empty()) {
+      SseEvent event = std::move(events_.front());
+      events_.pop_front();
+      return event;
+    }
     if (ended_ || !fill(deadline)) return std::nullopt;
+  }
+}
+
+bool SseClient::wait_for_comments(std::size_t count, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    parse_all();
+    if (comments_ >= count) return true;
+    if (ended_ || !fill(deadline)) return false;
   }
 }
 

@@ -3,6 +3,7 @@
 // response head, then the chunked stream event by event, as a browser's EventSource would.
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -39,6 +40,10 @@ class SseClient {
   bool ended() const { return ended_; }
   bool ended_cleanly() const { return clean_end_; }
   std::size_t comments() const { return comments_; }
+  // Reads until `count` comments (heartbeats) have arrived in all; events read meanwhile
+  // wait for next(). False when the time ran out or the stream ended first.
+  bool wait_for_comments(std::size_t count,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(5));
   // Closes the connection, as a browser tab that goes away.
   void close();
 
@@ -46,13 +51,15 @@ class SseClient {
   bool fill(std::chrono::steady_clock::time_point deadline);
   void decode_chunks();
   std::optional<SseEvent> parse_event();
+  void parse_all();
 
   int fd_ = -1;
   int status_ = 0;
   std::map<std::string, std::string> headers_;
   std::string body_;
-  std::string raw_;      // bytes read, not yet decoded from chunks
-  std::string decoded_;  // stream text not yet parsed into events
+  std::string raw_;              // bytes read, not yet decoded from chunks
+  std::string decoded_;          // stream text not yet parsed into events
+  std::deque<SseEvent> events_;  // parsed, not yet returned
   bool ended_ = false;
   bool clean_end_ = false;
   std::size_t comments_ = 0;
