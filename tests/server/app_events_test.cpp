@@ -211,6 +211,13 @@ TEST_F(AppEventsTest, AMalformedLastEventIdIsA400) {
   EXPECT_EQ(code_of(stream.body()), "invalid_request");
 }
 
+TEST_F(AppEventsTest, OnlyGetReadsEvents) {
+  auto gateway = start();
+  const HttpResponse post = HttpClient(gateway->port()).post("/api/events", "{}");
+  EXPECT_EQ(post.status, 405);
+  EXPECT_EQ(post.header("allow"), "GET, OPTIONS");
+}
+
 TEST_F(AppEventsTest, StreamsNeedAGatewayKeyAndCarryCorsHeaders) {
   auto gateway = start({{"OPENCODE_CACHE_API_KEYS", cache::sha256_hex("secret-key") + "=ada"}});
   SseClient none(gateway->port(), "/api/events", {{"origin", "http://localhost:5173"}});
