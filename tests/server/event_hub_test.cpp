@@ -80,6 +80,7 @@ TEST(EventHubTest, ClosingEndsEveryStreamAndRefusesNewOnes) {
   hub.close();
   EXPECT_EQ(woken, 1);
   EXPECT_TRUE(hub.take(*a).closed);
+  EXPECT_TRUE(hub.closed());
   EXPECT_FALSE(hub.join([] {}));
 }
 

@@ -54,6 +54,7 @@ class EventHub {
   void close();
 
   std::size_t size() const noexcept { return clients_.size(); }
+  bool closed() const noexcept { return closed_; }
 
  private:
   struct Client {

@@ -111,6 +111,11 @@ Task<void> serve_events(AppContext& context, const Request& request, Responder& 
       co_return;
     }
   }
+  if (context.hub.closed()) {
+    co_await send_error(responder, 503, "shutting_down",
+                        "this server is shutting down; connect again to another");
+    co_return;
+  }
   asio::steady_timer wake(co_await asio::this_coro::executor);
   const auto client = context.hub.join([&wake] { wake.cancel(); });
   if (!client) {
