@@ -110,6 +110,22 @@ TEST_F(AppEventsTest, AnInvalidationThroughOneGatewayReachesAStreamOnAnother) {
   EXPECT_FALSE(data_of(*second).as_object().contains("namespace"));
 }
 
+TEST_F(AppEventsTest, EveryStreamOfEveryThreadGetsEachEventOnce) {
+  auto gateway = start({{"OPENCODE_CACHE_THREADS", "2"}});
+  std::vector<std::unique_ptr<SseClient>> streams;
+  for (int i = 0; i < 6; ++i) streams.push_back(listen(*gateway));
+  invalidate(*gateway, R"({"namespace":"metadata","id":"m"})");
+  invalidate(*gateway, R"({"namespace":"metadata","id":"n"})");
+  for (auto& stream : streams) {
+    const auto first = stream->next_of("invalidate");
+    const auto second = stream->next_of("invalidate");
+    ASSERT_TRUE(first && second);
+    EXPECT_EQ(data_of(*first).at("id").as_string(), "m");
+    EXPECT_EQ(data_of(*second).at("id").as_string(), "n");
+    EXPECT_FALSE(stream->next(100ms));  // nothing twice
+  }
+}
+
 TEST_F(AppEventsTest, SessionChangesAreEventsInTheOrderMade) {
   auto gateway = start();
   auto stream = listen(*gateway);
