@@ -38,6 +38,9 @@ TEST(AppApiConfig, DefaultsAdmitTheWebUiAndNoAdmin) {
   EXPECT_THAT(config.cors_origins, ElementsAre("http://localhost:5173"));
   EXPECT_EQ(config.max_value_bytes, 1024u * 1024u);
   EXPECT_EQ(config.max_wait, std::chrono::milliseconds(30000));
+  EXPECT_EQ(config.events_history, 1000u);
+  EXPECT_EQ(config.events_max_clients, 256u);
+  EXPECT_EQ(config.events_heartbeat, std::chrono::milliseconds(15000));
 }
 
 TEST(AppApiConfig, ReadsEveryVariable) {
@@ -45,11 +48,17 @@ TEST(AppApiConfig, ReadsEveryVariable) {
       config_from({{"OPENCODE_CACHE_ADMIN_TOKEN", "0123456789abcdef"},
                    {"OPENCODE_CACHE_CORS_ORIGINS", " https://a.example ,http://b:8080"},
                    {"OPENCODE_CACHE_API_MAX_VALUE_BYTES", "4096"},
-                   {"OPENCODE_CACHE_API_MAX_WAIT_MS", "2500"}});
+                   {"OPENCODE_CACHE_API_MAX_WAIT_MS", "2500"},
+                   {"OPENCODE_CACHE_EVENTS_HISTORY", "50"},
+                   {"OPENCODE_CACHE_EVENTS_MAX_CLIENTS", "8"},
+                   {"OPENCODE_CACHE_EVENTS_HEARTBEAT_MS", "500"}});
   EXPECT_EQ(config.admin_token, "0123456789abcdef");
   EXPECT_THAT(config.cors_origins, ElementsAre("https://a.example", "http://b:8080"));
   EXPECT_EQ(config.max_value_bytes, 4096u);
   EXPECT_EQ(config.max_wait, std::chrono::milliseconds(2500));
+  EXPECT_EQ(config.events_history, 50u);
+  EXPECT_EQ(config.events_max_clients, 8u);
+  EXPECT_EQ(config.events_heartbeat, std::chrono::milliseconds(500));
   EXPECT_THAT(config_from({{"OPENCODE_CACHE_CORS_ORIGINS", "*"}}).cors_origins, ElementsAre("*"));
 }
 
@@ -65,6 +74,12 @@ TEST(AppApiConfig, UnusableValuesNameTheirVariable) {
               HasSubstr("OPENCODE_CACHE_API_MAX_VALUE_BYTES: '0' is not a positive integer"));
   EXPECT_THAT(error_of({{"OPENCODE_CACHE_API_MAX_WAIT_MS", "1s"}}),
               HasSubstr("OPENCODE_CACHE_API_MAX_WAIT_MS"));
+  EXPECT_THAT(error_of({{"OPENCODE_CACHE_EVENTS_HISTORY", "0"}}),
+              HasSubstr("OPENCODE_CACHE_EVENTS_HISTORY: '0' is not a positive integer"));
+  EXPECT_THAT(error_of({{"OPENCODE_CACHE_EVENTS_MAX_CLIENTS", "-1"}}),
+              HasSubstr("OPENCODE_CACHE_EVENTS_MAX_CLIENTS"));
+  EXPECT_THAT(error_of({{"OPENCODE_CACHE_EVENTS_HEARTBEAT_MS", "15s"}}),
+              HasSubstr("OPENCODE_CACHE_EVENTS_HEARTBEAT_MS"));
 }
 
 TEST(AppApiConfig, IsPartOfTheServersConfiguration) {

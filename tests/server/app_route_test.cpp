@@ -20,6 +20,8 @@ TEST(AppRoute, NamesEachResourceWithItsDecodedId) {
   EXPECT_EQ(parse_app_route("/api/metadata/m").resource, Resource::metadata);
   EXPECT_EQ(parse_app_route("/api/cache/stats").resource, Resource::cache_stats);
   EXPECT_EQ(parse_app_route("/api/cache/invalidate").resource, Resource::cache_invalidate);
+  EXPECT_EQ(parse_app_route("/api/events").resource, Resource::events);
+  EXPECT_EQ(parse_app_route("/api/events/x").resource, Resource::none);
   const AppRoute value = parse_app_route("/api/cache/a%2Fb%20c?wait=50&ttl=3");
   EXPECT_EQ(value.resource, Resource::cache_value);
   EXPECT_EQ(value.id, "a/b c");

@@ -4,9 +4,18 @@
 // server or Valkey down the fetcher is called, cacheEnabled turns false, and nothing is thrown
 // that the fetcher did not throw.
 import { CacheError } from './cache_error.js';
-import { decodeRateLimit, decodeStats } from './decode.js';
+import { decodeEvent, decodeRateLimit, decodeStats } from './decode.js';
+import { EventStream } from './event_stream.js';
 import { Transport } from './transport.js';
-import type { CacheNamespace, CacheStats, RateLimitResult, TtlOptions } from './types.js';
+import type {
+  CacheEvent,
+  CacheNamespace,
+  CacheStats,
+  InvalidateEvent,
+  RateLimitResult,
+  ResetEvent,
+  TtlOptions,
+} from './types.js';
 
 export interface CacheClientOptions {
   /** The server, e.g. `http://127.0.0.1:3000` (its /api routes are used). */
@@ -22,7 +31,9 @@ export interface CacheClientOptions {
   /** After the cache failed, getCachedOrFetch goes straight to the fetcher this long, in ms (default 5000). */
   retryAfterMs?: number;
   fetch?: typeof fetch;
-  /** Failures getCachedOrFetch absorbed (it never throws them). */
+  /** First delay before reopening the event stream after it failed, in ms (default 1000; doubled up to 30 s). */
+  eventsRetryMs?: number;
+  /** Failures getCachedOrFetch absorbed (it never throws them), and those of the event stream. */
   onError?: (error: CacheError) => void;
 }
 
@@ -65,6 +76,15 @@ export interface CacheClient {
   checkHealth(): Promise<boolean>;
   /** Called with cacheEnabled whenever it changes; returns the unsubscribe function. */
   subscribe(listener: (cacheEnabled: boolean) => void): () => void;
+  /**
+   * Called for every invalidation made anywhere (any tab, user, gateway), and with a `reset`
+   * when some may have been missed (then treat everything as invalidated). Opens the event
+   * stream (`GET /api/events`, one per client, reopened with Last-Event-ID after a failure) and
+   * closes it when the last handler is removed. Returns the function that removes the handler.
+   */
+  onInvalidate(handler: (event: InvalidateEvent | ResetEvent) => void): () => void;
+  /** Every event of the stream: invalidations, session changes, breaker changes, reset, ready. */
+  onEvent(handler: (event: CacheEvent) => void): () => void;
 }
 
 // A failed cache step inside getCachedOrFetch: carry on without the cache.
@@ -117,6 +137,47 @@ export function createCacheClient(options: CacheClientOptions): CacheClient {
       }
       throw error;
     }
+  };
+
+  // One event stream for every handler of this client, open while there are handlers.
+  const handlers = new Set<(event: CacheEvent) => void>();
+  let stream: EventStream | undefined;
+  const baseUrl = options.baseUrl.replace(/\/+$/, '');
+  const dispatch = (type: string, id: string, data: string) => {
+    const event = decodeEvent(type, id, data);
+    if (!event) return;
+    for (const handler of [...handlers]) {
+      try {
+        handler(event);
+      } catch (error) {
+        options.onError?.(
+          new CacheError(`an event handler threw: ${String(error)}`, 0, 'handler_error', {
+            cause: error,
+          }),
+        );
+      }
+    }
+  };
+  const addHandler = (handler: (event: CacheEvent) => void) => {
+    handlers.add(handler);
+    if (!stream) {
+      stream = new EventStream({
+        url: `${baseUrl}/api/events`,
+        headers: options.apiKey !== undefined ? { 'x-opencode-cache-key': options.apiKey } : {},
+        fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
+        retryMs: options.eventsRetryMs ?? 1000,
+        onEvent: (event) => dispatch(event.type, event.id, event.data),
+        onError: (error) => options.onError?.(error),
+      });
+      stream.start();
+    }
+    return () => {
+      handlers.delete(handler);
+      if (handlers.size === 0 && stream) {
+        stream.stop();
+        stream = undefined;
+      }
+    };
   };
 
   const soft = async <T>(step: () => Promise<T>): Promise<Soft<T>> => {
@@ -256,6 +317,16 @@ export function createCacheClient(options: CacheClientOptions): CacheClient {
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+
+    onInvalidate(handler) {
+      return addHandler((event) => {
+        if (event.type === 'invalidate' || event.type === 'reset') handler(event);
+      });
+    },
+
+    onEvent(handler) {
+      return addHandler(handler);
     },
 
     cacheService: {

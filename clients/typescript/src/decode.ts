@@ -1,6 +1,6 @@
 // The server's snake_case JSON (src/server/app/admin_routes.cpp, ratelimit_route.cpp) as the
 // client's camelCase types.
-import type { CacheStats, NamespaceStats, RateLimitResult } from './types.js';
+import type { CacheEvent, CacheStats, NamespaceStats, RateLimitResult } from './types.js';
 
 type Wire = Record<string, unknown>;
 
@@ -77,4 +77,59 @@ export function decodeRateLimit(value: unknown): RateLimitResult {
     retryAfterMs: number(wire.retry_after_ms),
     degraded: wire.degraded === true,
   };
+}
+
+function string(value: unknown): string {
+  return typeof value === 'string' ? value : '';
+}
+
+/** One event of GET /api/events (src/server/app/event_routes.cpp); undefined for unknown types. */
+export function decodeEvent(type: string, eventId: string, data: string): CacheEvent | undefined {
+  let wire: Wire;
+  try {
+    wire = object(JSON.parse(data));
+  } catch {
+    return undefined;
+  }
+  const atMs = number(wire.at_ms);
+  switch (type) {
+    case 'invalidate':
+      return {
+        type,
+        eventId,
+        ...(typeof wire.namespace === 'string' ? { namespace: wire.namespace } : {}),
+        ...(typeof wire.id === 'string' ? { id: wire.id } : {}),
+        ...(typeof wire.pattern === 'string' ? { pattern: wire.pattern } : {}),
+        deleted: number(wire.deleted),
+        atMs,
+      };
+    case 'session':
+      return {
+        type,
+        eventId,
+        action: string(wire.action) as 'put' | 'patch' | 'delete',
+        id: string(wire.id),
+        atMs,
+      };
+    case 'breaker':
+      return {
+        type,
+        eventId,
+        from: string(wire.from) as 'closed' | 'open' | 'half_open',
+        to: string(wire.to) as 'closed' | 'open' | 'half_open',
+        thread: number(wire.thread),
+        pid: number(wire.pid),
+        atMs,
+      };
+    case 'reset':
+      return { type, eventId };
+    case 'ready':
+      return {
+        type,
+        resumed: wire.resumed === true,
+        lastEventId: typeof wire.last_event_id === 'string' ? wire.last_event_id : null,
+      };
+    default:
+      return undefined;
+  }
 }

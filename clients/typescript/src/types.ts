@@ -68,3 +68,60 @@ export interface TtlOptions {
   /** Seconds; the namespace's default when absent. */
   ttl?: number;
 }
+
+/**
+ * Something was removed from the cache, by any gateway (`POST /api/cache/invalidate`): one id
+ * of a namespace, a whole namespace, or a pattern below the key prefix.
+ */
+export interface InvalidateEvent {
+  type: 'invalidate';
+  /** The history's id (what Last-Event-ID resumes from). */
+  eventId: string;
+  namespace?: string;
+  id?: string;
+  pattern?: string;
+  deleted: number;
+  /** When the gateway made it, in milliseconds since the epoch. */
+  atMs: number;
+}
+
+/** A session was put, patched or deleted through the API. */
+export interface SessionEvent {
+  type: 'session';
+  eventId: string;
+  action: 'put' | 'patch' | 'delete';
+  id: string;
+  atMs: number;
+}
+
+/**
+ * A gateway thread's circuit breaker in front of Valkey changed state. While Valkey is down the
+ * event reaches only the streams of that thread, without an eventId.
+ */
+export interface BreakerEvent {
+  type: 'breaker';
+  eventId: string;
+  from: 'closed' | 'open' | 'half_open';
+  to: 'closed' | 'open' | 'half_open';
+  thread: number;
+  pid: number;
+  atMs: number;
+}
+
+/**
+ * Events may have been missed (the stream was away longer than the server's history lasts, or
+ * Valkey lost it): anything cached may have changed, so reload what is shown.
+ */
+export interface ResetEvent {
+  type: 'reset';
+  eventId: string;
+}
+
+/** The stream is live: events made from now on will arrive (after any missed ones replayed). */
+export interface ReadyEvent {
+  type: 'ready';
+  resumed: boolean;
+  lastEventId: string | null;
+}
+
+export type CacheEvent = InvalidateEvent | SessionEvent | BreakerEvent | ResetEvent | ReadyEvent;

@@ -169,7 +169,7 @@ struct Dispatcher::Impl {
                                       : nullptr),
         cache(client, state(), cfg.cache),
         limiter(state(), cfg.rate_limits),
-        app(ex, cfg, cache, limiter, reg.cache_stats(), thread),
+        app(ex, cfg, client, cache, limiter, reg.cache_stats(), thread),
         pool(ex,
              upstream::Timeouts{cfg.upstream_connect_timeout, cfg.upstream_first_byte_timeout,
                                 cfg.upstream_chunk_timeout},
@@ -712,6 +712,10 @@ Dispatcher::~Dispatcher() = default;
 
 Task<void> Dispatcher::handle(Request& request, Responder& responder) {
   co_await impl_->handle(request, responder);
+}
+
+void Dispatcher::begin_drain() {
+  impl_->app.begin_drain();
 }
 
 void Dispatcher::close() {

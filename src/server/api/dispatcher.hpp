@@ -19,6 +19,8 @@ class Dispatcher final : public http::Handler {
   ~Dispatcher() override;
 
   http::Task<void> handle(http::Request& request, http::Responder& responder) override;
+  // SIGTERM's drain begins: requests that would run until stopped (event streams) end.
+  void begin_drain();
   // Stops background work (the Valkey client, idle upstream connections, timers) so that the
   // event loop can run out once the connections are gone.
   void close();

@@ -157,6 +157,17 @@ Task<void> serve_invalidate(AppContext& context, const Request& request, Respond
   } else {
     deleted = co_await context.cache.invalidate_namespace(what.namespace_name);
   }
+  // Every open UI learns of it, whichever gateway it is connected to.
+  boost::json::object event;
+  if (what.pattern) {
+    event["pattern"] = *what.pattern;
+  } else {
+    event["namespace"] = what.namespace_name;
+    if (what.id) event["id"] = *what.id;
+  }
+  event["deleted"] = deleted;
+  const auto published = co_await context.events.publish("invalidate", std::move(event));
+  (void)published;  // one the history could not take was logged; the deletion stands
   boost::json::object answer;
   answer["deleted"] = deleted;
   co_await send_json(responder, 200, answer);

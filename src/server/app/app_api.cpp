@@ -1,16 +1,20 @@
 #include "server/app/app_api.hpp"
 
+#include <unistd.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/serialize.hpp>
 #include <optional>
 
 #include "opencode_cache/valkey/error.hpp"
 #include "server/app/app_auth.hpp"
 #include "server/app/app_routes.hpp"
 #include "server/app/cors.hpp"
+#include "server/app/event_hub.hpp"
 #include "server/http/error_response.hpp"
 
 namespace opencode_cache::server::app {
@@ -57,6 +61,14 @@ bool takes(Resource resource, std::string_view method) {
   return false;
 }
 
+// An event for this thread's clients only: in no history, so without an id.
+Event local_event(std::string type, const boost::json::object& data) {
+  Event event;
+  event.type = std::move(type);
+  event.data = boost::json::serialize(data);
+  return event;
+}
+
 bool admin_only(Resource resource) {
   return resource == Resource::cache_stats || resource == Resource::cache_invalidate;
 }
@@ -64,26 +76,54 @@ bool admin_only(Resource resource) {
 }  // namespace
 
 struct AppApi::Impl {
-  Impl(asio::any_io_executor ex, const ServerConfig& config, cache::CacheService& cache,
-       ratelimit::RateLimiter& limiter, api::CacheStatsBoard& board, std::size_t thread)
-      : context{config, cache, limiter, board, thread},
+  Impl(asio::any_io_executor ex, const ServerConfig& config, valkey::Client& c,
+       cache::CacheService& cache, ratelimit::RateLimiter& limiter, api::CacheStatsBoard& board,
+       std::size_t thread)
+      : client(c),
+        hub(config.app.events_max_clients, config.app.events_max_queued),
+        feed(ex, config, c, hub),
+        context{config, cache, limiter, board, thread, hub, feed},
         cors(config.app.cors_origins),
-        publish_timer(ex) {
+        publish_timer(ex),
+        breaker(c.breaker_state()) {
     asio::co_spawn(ex, publish_figures(), asio::detached);
   }
 
+  valkey::Client& client;
+  EventHub hub;
+  EventFeed feed;
   AppContext context;
   CorsPolicy cors;
   asio::steady_timer publish_timer;
+  valkey::CircuitBreaker::State breaker;  // as last seen
   bool closed = false;
 
-  // GET /api/cache/stats may be served by any thread: each publishes its figures for it.
+  // GET /api/cache/stats may be served by any thread: each publishes its figures for it. The
+  // breaker is looked at on the same beat: a UI learns of a transition within a second.
   Task<void> publish_figures() {
     while (!closed) {
       context.board.publish(context.thread, context.cache.stats());
+      co_await report_breaker();
       publish_timer.expires_after(std::chrono::seconds(1));
       co_await publish_timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
+  }
+
+  // A breaker that opened usually means Valkey cannot take the event either: then this
+  // thread's own clients get it, without an id (it is in no history).
+  Task<void> report_breaker() {
+    const valkey::CircuitBreaker::State now = client.breaker_state();
+    if (now == breaker) co_return;
+    boost::json::object data;
+    data["from"] = valkey::to_string(breaker);
+    data["to"] = valkey::to_string(now);
+    data["thread"] = context.thread;
+    data["pid"] = static_cast<std::int64_t>(::getpid());
+    breaker = now;
+    const auto published = co_await feed.publish("breaker", data);
+    if (published) co_return;
+    data["type"] = "breaker";
+    hub.deliver(local_event("breaker", data));
   }
 
   Task<void> handle(Request& request, Responder& inner) {
@@ -211,15 +251,17 @@ struct AppApi::Impl {
         co_return;
       case Resource::cache_stats: co_await serve_stats(context, responder); co_return;
       case Resource::ratelimit: co_await serve_ratelimit(context, route, responder); co_return;
+      case Resource::events: co_await serve_events(context, request, responder); co_return;
       case Resource::none: break;
     }
   }
 };
 
-AppApi::AppApi(asio::any_io_executor executor, const ServerConfig& config,
+AppApi::AppApi(asio::any_io_executor executor, const ServerConfig& config, valkey::Client& client,
                cache::CacheService& cache, ratelimit::RateLimiter& limiter,
                api::CacheStatsBoard& board, std::size_t thread)
-    : impl_(std::make_unique<Impl>(std::move(executor), config, cache, limiter, board, thread)) {}
+    : impl_(std::make_unique<Impl>(std::move(executor), config, client, cache, limiter, board,
+                                   thread)) {}
 
 AppApi::~AppApi() = default;
 
@@ -227,9 +269,15 @@ Task<void> AppApi::handle(Request& request, Responder& responder) {
   co_await impl_->handle(request, responder);
 }
 
+void AppApi::begin_drain() {
+  impl_->hub.close();
+}
+
 void AppApi::close() {
   impl_->closed = true;
   impl_->publish_timer.cancel();
+  impl_->hub.close();
+  impl_->feed.close();
 }
 
 }  // namespace opencode_cache::server::app

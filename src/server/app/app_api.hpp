@@ -9,6 +9,7 @@
 
 #include "opencode_cache/cache/cache_service.hpp"
 #include "opencode_cache/ratelimit/rate_limiter.hpp"
+#include "opencode_cache/valkey/client.hpp"
 #include "server/api/cache_stats_board.hpp"
 #include "server/config/server_config.hpp"
 #include "server/http/handler.hpp"
@@ -17,7 +18,9 @@ namespace opencode_cache::server::app {
 
 class AppApi final : public http::Handler {
  public:
-  AppApi(boost::asio::any_io_executor executor, const ServerConfig& config,
+  // `client` is the cache's Valkey client: events go through it, and its breaker's
+  // transitions are events.
+  AppApi(boost::asio::any_io_executor executor, const ServerConfig& config, valkey::Client& client,
          cache::CacheService& cache, ratelimit::RateLimiter& limiter, api::CacheStatsBoard& board,
          std::size_t thread);
   ~AppApi() override;
@@ -25,7 +28,9 @@ class AppApi final : public http::Handler {
   // Any target below /api/: answers every request itself, errors included (JSON, with the
   // CORS headers a browser needs to read them).
   http::Task<void> handle(http::Request& request, http::Responder& responder) override;
-  // Stops publishing figures, so that the event loop can run out.
+  // A drain begins: event streams end, so that their connections can close.
+  void begin_drain();
+  // Stops publishing figures and events, so that the event loop can run out.
   void close();
 
  private:

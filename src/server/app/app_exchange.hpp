@@ -13,6 +13,8 @@
 #include "opencode_cache/ratelimit/rate_limiter.hpp"
 #include "server/api/cache_stats_board.hpp"
 #include "server/app/app_route.hpp"
+#include "server/app/event_feed.hpp"
+#include "server/app/event_hub.hpp"
 #include "server/config/server_config.hpp"
 #include "server/http/exchange.hpp"
 
@@ -29,6 +31,8 @@ struct AppContext {
   ratelimit::RateLimiter& limiter;
   api::CacheStatsBoard& board;
   std::size_t thread;
+  EventHub& hub;  // this thread's SSE clients
+  EventFeed& events;
 };
 
 // {"error": {"message", "type", "code"}}, the type following from the status.

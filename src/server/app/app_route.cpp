@@ -22,6 +22,10 @@ std::string id_problem(std::string_view what, std::string_view id) {
 AppRoute classify(const std::vector<std::string>& segments) {
   AppRoute route;
   const std::size_t n = segments.size();
+  if (n == 2 && segments[0] == "api" && segments[1] == "events") {
+    route.resource = Resource::events;
+    return route;
+  }
   if (n < 3 || segments[0] != "api") return route;
   const std::string& kind = segments[1];
   if (n == 3 && kind == "sessions") route.resource = Resource::session;
@@ -79,7 +83,8 @@ std::string_view methods_of(Resource resource) {
     case Resource::cache_lease: return "POST, DELETE";
     case Resource::cache_invalidate: return "POST";
     case Resource::cache_stats:
-    case Resource::ratelimit: return "GET";
+    case Resource::ratelimit:
+    case Resource::events: return "GET";
     case Resource::none: break;
   }
   return "";

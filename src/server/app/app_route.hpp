@@ -17,6 +17,7 @@ enum class Resource {
   cache_stats,       // /api/cache/stats
   cache_invalidate,  // /api/cache/invalidate
   ratelimit,         // /api/ratelimit/{type}/{id}
+  events,            // /api/events
   none,
 };
 

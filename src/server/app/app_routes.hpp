@@ -26,4 +26,7 @@ Task<void> serve_stats(AppContext& context, Responder& responder);
 // GET /api/ratelimit/{type}/{id}: a peek, nothing consumed.
 Task<void> serve_ratelimit(AppContext& context, const AppRoute& route, Responder& responder);
 
+// GET /api/events: Server-Sent Events, resumable with Last-Event-ID.
+Task<void> serve_events(AppContext& context, const Request& request, Responder& responder);
+
 }  // namespace opencode_cache::server::app

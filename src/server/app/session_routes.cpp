@@ -24,6 +24,15 @@ Task<std::optional<boost::json::object>> read_session_body(AppContext& context,
   co_return std::move(body->as_object());
 }
 
+// Every open UI learns that the session changed (docs/app-api.md, "Events").
+Task<void> announce(AppContext& context, std::string action, const std::string& id) {
+  boost::json::object data;
+  data["action"] = action;
+  data["id"] = id;
+  const auto published = co_await context.events.publish("session", std::move(data));
+  (void)published;  // a change the history could not take was logged; the write stands
+}
+
 }  // namespace
 
 Task<void> serve_session(AppContext& context, const AppRoute& route, const Request& request,
@@ -40,6 +49,7 @@ Task<void> serve_session(AppContext& context, const AppRoute& route, const Reque
   }
   if (request.method == "DELETE") {
     if (co_await cache.delete_session(route.id)) {
+      co_await announce(context, "delete", route.id);
       co_await send_done(responder);
     } else {
       co_await send_error(responder, 404, "not_found", no_session(route.id));
@@ -50,11 +60,13 @@ Task<void> serve_session(AppContext& context, const AppRoute& route, const Reque
   if (!body) co_return;
   if (request.method == "PUT") {
     co_await cache.set_session(route.id, *body);
+    co_await announce(context, "put", route.id);
     co_await send_done(responder);
     co_return;
   }
   // PATCH: merged on the server atomically, concurrent patches of other fields kept.
   if (co_await cache.update_session(route.id, *body)) {
+    co_await announce(context, "patch", route.id);
     co_await send_done(responder);
   } else {
     co_await send_error(responder, 404, "not_found", no_session(route.id));

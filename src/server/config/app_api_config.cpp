@@ -83,6 +83,16 @@ AppApiConfig AppApiConfig::from_env(const std::function<const char*(const char*)
   if (auto wait = env(getenv, "OPENCODE_CACHE_API_MAX_WAIT_MS"); !wait.empty()) {
     config.max_wait = std::chrono::milliseconds(positive("OPENCODE_CACHE_API_MAX_WAIT_MS", wait));
   }
+  if (auto history = env(getenv, "OPENCODE_CACHE_EVENTS_HISTORY"); !history.empty()) {
+    config.events_history = positive("OPENCODE_CACHE_EVENTS_HISTORY", history);
+  }
+  if (auto clients = env(getenv, "OPENCODE_CACHE_EVENTS_MAX_CLIENTS"); !clients.empty()) {
+    config.events_max_clients = positive("OPENCODE_CACHE_EVENTS_MAX_CLIENTS", clients);
+  }
+  if (auto beat = env(getenv, "OPENCODE_CACHE_EVENTS_HEARTBEAT_MS"); !beat.empty()) {
+    config.events_heartbeat =
+        std::chrono::milliseconds(positive("OPENCODE_CACHE_EVENTS_HEARTBEAT_MS", beat));
+  }
   return config;
 }
 

@@ -20,10 +20,20 @@ struct AppApiConfig {
   std::size_t max_value_bytes = 1024 * 1024;
   // The longest GET /api/cache/{key}?wait=ms holds a request; longer waits are cut to this.
   std::chrono::milliseconds max_wait{30000};
+  // GET /api/events: the entries the history (a Valkey stream) keeps for clients that
+  // resume, about (MAXLEN ~); the streams one thread serves (503 beyond); the interval of the
+  // comments that keep idle streams open through proxies; the events one stream may have
+  // waiting before it drops them and rereads the history.
+  std::size_t events_history = 1000;
+  std::size_t events_max_clients = 256;
+  std::chrono::milliseconds events_heartbeat{15000};
+  std::size_t events_max_queued = 1024;
 
   // OPENCODE_CACHE_ADMIN_TOKEN (at least 16 characters), OPENCODE_CACHE_CORS_ORIGINS
   // (comma-separated origins such as http://localhost:5173, or *),
-  // OPENCODE_CACHE_API_MAX_VALUE_BYTES and OPENCODE_CACHE_API_MAX_WAIT_MS over the defaults.
+  // OPENCODE_CACHE_API_MAX_VALUE_BYTES, OPENCODE_CACHE_API_MAX_WAIT_MS,
+  // OPENCODE_CACHE_EVENTS_HISTORY, OPENCODE_CACHE_EVENTS_MAX_CLIENTS and
+  // OPENCODE_CACHE_EVENTS_HEARTBEAT_MS over the defaults.
   // Throws std::invalid_argument naming the variable whose value cannot be used.
   static AppApiConfig from_env(const std::function<const char*(const char*)>& getenv);
 };

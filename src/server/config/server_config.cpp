@@ -345,6 +345,9 @@ http://<listen>/<provider>/v1 (a named provider). Configuration is read from the
   OPENCODE_CACHE_CORS_ORIGINS      web UI origins allowed, comma-separated, or * (http://localhost:5173)
   OPENCODE_CACHE_API_MAX_VALUE_BYTES  largest value a PUT or PATCH may carry (1048576)
   OPENCODE_CACHE_API_MAX_WAIT_MS   longest GET /api/cache/{key}?wait=ms  (30000)
+  OPENCODE_CACHE_EVENTS_HISTORY    events kept for Last-Event-ID resumption, about (1000)
+  OPENCODE_CACHE_EVENTS_MAX_CLIENTS  GET /api/events streams per thread (256)
+  OPENCODE_CACHE_EVENTS_HEARTBEAT_MS  comment interval on idle event streams (15000)
 
   VALKEY_URL | VALKEY_HOST, VALKEY_PORT, VALKEY_USERNAME, VALKEY_PASSWORD, VALKEY_DB
   VALKEY_STATE_URL, VALKEY_STATE_USERNAME, VALKEY_STATE_PASSWORD: sessions and rate limits

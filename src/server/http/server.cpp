@@ -95,6 +95,7 @@ struct Worker {
     boost::system::error_code ignored;
     acceptor.close(ignored);
     connections.begin_drain();
+    dispatcher.begin_drain();
     const auto give_up = std::chrono::steady_clock::now() + deadline;
     asio::steady_timer timer(io);
     while (connections.size() > 0 && std::chrono::steady_clock::now() < give_up) {
