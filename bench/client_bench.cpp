@@ -7,6 +7,8 @@
 //   microseconds, while ours runs from the call to get() to its return.
 // get_sequential_ops: the same runs in GETs per second, beside valkey-benchmark's requests per
 //   second, which count all the work on both sides.
+// near_get_p50_us: the same GET answered by a NearCache (a hot key, read once from Valkey),
+//   beside get_p50_us of the same run.
 // get_ops, set_ops: 64 coroutines sharing one Client (one connection, automatic pipelining),
 //   GET and SET of 2 KB values, beside valkey-benchmark -c 4 -P 16 (also 64 requests in
 //   flight), both single-threaded.
@@ -35,6 +37,7 @@
 
 #include "bench_report.hpp"
 #include "opencode_cache/valkey/client.hpp"
+#include "opencode_cache/valkey/near_cache.hpp"
 #include "valkey_benchmark.hpp"
 #include "valkey_process.hpp"
 
@@ -264,6 +267,22 @@ Medians throughput(asio::io_context& io, valkey::Client& client, const ValkeyBen
   return {bench::median(ours), bench::median(theirs)};
 }
 
+// GETs of one hot key through a NearCache: after the first, none leaves the process.
+asio::awaitable<double> near_get_p50_us(valkey::Client& tracking_client) {
+  valkey::NearCache near(tracking_client);
+  check_value(co_await near.get(key));
+  std::vector<double> latencies;
+  latencies.reserve(latency_samples);
+  for (int i = 0; i < latency_samples; ++i) {
+    const auto start = Clock::now();
+    const std::optional<std::string> got = co_await near.get(key);
+    const std::chrono::duration<double, std::micro> elapsed = Clock::now() - start;
+    check_value(got);
+    latencies.push_back(elapsed.count());
+  }
+  co_return bench::percentile(latencies, 50);
+}
+
 valkey::ClientConfig client_config(const bench::ValkeyProcess& server) {
   valkey::ClientConfig config;
   config.host = server.host();
@@ -309,6 +328,17 @@ int main(int argc, char** argv) {
     // work between requests; requests per second over the same run count everything, as ours.
     report.add("get_sequential_ops", sequential.ops.ours, "ops/s", "valkey_benchmark_c1_get_ops",
                sequential.ops.reference);
+    {
+      auto tracking = client_config(server);
+      tracking.tracking = true;
+      valkey::Client tracking_client(io.get_executor(), tracking);
+      std::vector<double> near;
+      for (int i = 0; i < runs; ++i) near.push_back(run(io, near_get_p50_us(tracking_client)));
+      // Beside the same GET's round trip through the client, measured above.
+      report.add("near_get_p50_us", bench::median(near), "us", "get_p50_us",
+                 sequential.p50_us.ours);
+      tracking_client.close();
+    }
     const Medians gets = throughput(io, client, reference, Op::get);
     report.add("get_ops", gets.ours, "ops/s", "valkey_benchmark_P16_c4_get_ops", gets.reference);
     // valkey-benchmark's SET writes the same 2048 'x's, so GET above always saw the value.

@@ -138,7 +138,8 @@ TEST(Route, DefaultAndNamedProvidersMapToTheUpstreamPath) {
   EXPECT_EQ(http::route(config, "/v1/models").endpoint, http::Endpoint::models);
   EXPECT_EQ(http::route(config, "/unknown/v1/models").endpoint, http::Endpoint::not_found);
   EXPECT_EQ(http::route(config, "/metrics").endpoint, http::Endpoint::metrics);
-  EXPECT_EQ(http::route(config, "/").endpoint, http::Endpoint::not_found);
+  EXPECT_EQ(http::route(config, "/").endpoint, http::Endpoint::dashboard);
+  EXPECT_EQ(http::route(config, "/dashboard").endpoint, http::Endpoint::not_found);
 }
 
 TEST(Route, ResponsesAndMessagesAreTheirOwnEndpoints) {
