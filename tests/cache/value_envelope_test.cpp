@@ -120,7 +120,7 @@ TEST(ValueEnvelope, RotationSealsUnderTheFirstKeyAndOpensUnderAny) {
 TEST(ValueEnvelope, PlainValuesAreNotEnvelopes) {
   ValueEnvelope envelope({key("a", 'A')});
   for (const std::string& text : {std::string(R"({"prompt":"p"})"), std::string("[]"),
-                                 std::string("\x89OC"), std::string("\x89OCX....")}) {
+                                  std::string("\x89OC"), std::string("\x89OCX....")}) {
     const auto opened = envelope.open(text, key_name);
     EXPECT_FALSE(opened.plaintext) << text;
   }
