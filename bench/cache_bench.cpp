@@ -13,6 +13,10 @@
 // response_set_ops: cache_response at concurrency 64 over 1024 prompts (a SHA-256 key, the
 //   JSON entry built and serialized per call, SET ... EX 3600), beside valkey-benchmark
 //   -c 4 -P 16 -r 1024 SET opencode:response:__rand_int__ <an entry as ours> EX 3600.
+// response_hit_encrypted_ops: response_hit_ops of a second CacheService on the same Client with
+//   CACHE_ENCRYPT=response (an AES-256-GCM envelope opened per hit, an HMAC-SHA-256 key name
+//   per call), beside response_hit_ops measured in the same run, runs alternating; target
+//   0.85x.
 // session_update_ops: update_session of about 2 KB sessions merging two fields, 64 sessions
 //   with one updater each (so that the compare-and-set rarely loses a race). Each update is a
 //   GET and an EVALSHA of compare_and_set.lua, two round trips in sequence. Beside
@@ -23,7 +27,7 @@
 // Responses and session messages are prose with a newline and two quotation marks every 90
 // bytes or so, as a model writes them, which JSON escapes; --plain stores responses of 'x's
 // instead (as valkey-benchmark -d does). --only=latency|hit|set|update runs one measurement,
-// for profiling; --verbose prints every run's figures on stderr.
+// (or encrypted), for profiling; --verbose prints every run's figures on stderr.
 //
 // Runs alternate ours and the reference, so that a noisy neighbour slows both alike, and the
 // medians are reported. The seed's TypeScript on ioredis did 103k hits/s and a p50 of 74 us on
@@ -92,6 +96,7 @@ constexpr double seed_hit_ops = 103'000;
 constexpr double seed_hit_p50_us = 74;
 constexpr double seed_reference_p50_us = 47;  // valkey-benchmark -c 1 on the seed's machine
 constexpr double target_factor = 4;
+constexpr double encrypted_target = 0.85;  // of response_hit_ops, for response_hit_encrypted_ops
 
 // --verbose: each run's figures on stderr, to see how noisy the machine is.
 bool verbose = false;
@@ -290,6 +295,12 @@ asio::awaitable<bool> reset_sessions(cache::CacheService& cache, const Data& dat
   co_return true;
 }
 
+asio::awaitable<bool> prepare_sealed(cache::CacheService& sealed) {
+  co_await sealed.cache_response(hit_prompt(), model, response());
+  check_hit(co_await sealed.get_cached_response(hit_prompt(), model));
+  co_return true;
+}
+
 asio::awaitable<bool> prepare(valkey::Client& client, cache::CacheService& cache,
                               const Data& data) {
   co_await client.connect();
@@ -404,6 +415,7 @@ struct Bench {
   asio::io_context& io;
   valkey::Client& client;
   cache::CacheService& cache;
+  cache::CacheService& sealed;  // the same with CACHE_ENCRYPT=response
   const Data& data;
   const ValkeyBenchmark& reference;
   const ReferenceCommands& commands;
@@ -448,6 +460,26 @@ Medians throughput(Bench& b, Op op) {
   return {bench::median(ours), bench::median(theirs)};
 }
 
+// Hits of the sealed service beside the plain one's, runs alternating.
+Medians encrypted_hits(Bench& b) {
+  run(b.io, ops_per_second(b.sealed, b.data, Op::hit, throughput_warmup));
+  run(b.io, ops_per_second(b.cache, b.data, Op::hit, throughput_warmup));
+  std::vector<double> sealed, plain;
+  for (int i = 0; i < runs; ++i) {
+    sealed.push_back(run(b.io, ops_per_second(b.sealed, b.data, Op::hit, hit_ops)));
+    plain.push_back(run(b.io, ops_per_second(b.cache, b.data, Op::hit, hit_ops)));
+    trace_run("encrypted hit ops/s (reference: plain)", sealed.back(), plain.back());
+  }
+  return {bench::median(sealed), bench::median(plain)};
+}
+
+cache::CacheConfig sealed_config() {
+  cache::CacheConfig config;
+  config.encryption.response = true;
+  config.encryption.keys.push_back(cache::EncryptionKey{"bench", std::string(32, 'k')});
+  return config;
+}
+
 cache::NamespaceStats namespace_stats(const cache::CacheService& cache, std::string_view name) {
   const auto& all = cache.stats().by_namespace();
   const auto found = all.find(name);
@@ -471,7 +503,7 @@ std::string shown(const std::vector<std::string>& command) {
 }
 
 struct Results {
-  std::optional<Medians> p50_us, p99_us, hits, sets, updates;
+  std::optional<Medians> p50_us, p99_us, hits, sets, updates, encrypted_hits;
   std::uint64_t update_attempts = 0;  // each begins with a GET; one per update without retries
   std::uint64_t updates_written = 0;
 };
@@ -521,6 +553,13 @@ void print_notes(const Bench& b, const Results& results) {
               << p50.ours / p50.reference << "x) here, +" << seed_hit_p50_us - seed_reference_p50_us
               << " us (" << seed_hit_p50_us / seed_reference_p50_us << "x) for the seed";
   }
+  if (results.encrypted_hits) {
+    const double ratio = results.encrypted_hits->ours / results.encrypted_hits->reference;
+    std::cerr << "\n  response_hit_encrypted_ops: " << results.encrypted_hits->ours / 1000 << "k, "
+              << ratio << "x response_hit_ops of the same run ("
+              << results.encrypted_hits->reference / 1000 << "k); target " << encrypted_target
+              << "x: " << (ratio >= encrypted_target ? "met" : "NOT met");
+  }
   std::cerr << std::defaultfloat << '\n';
 }
 
@@ -540,6 +579,7 @@ Results measure(Bench& b, const std::string& which) {
     std::tie(results.p50_us, results.p99_us) = sequential_latency(b);
   }
   if (which.empty() || which == "hit") results.hits = throughput(b, Op::hit);
+  if (which.empty() || which == "encrypted") results.encrypted_hits = encrypted_hits(b);
   if (which.empty() || which == "set") results.sets = throughput(b, Op::set);
   if (which.empty() || which == "update") {
     const cache::NamespaceStats before = namespace_stats(b.cache, cache::ns::session);
@@ -570,20 +610,26 @@ int main(int argc, char** argv) {
     client_config.port = server.port();
     valkey::Client client(io.get_executor(), client_config);
     cache::CacheService cache(client);
+    cache::CacheService sealed(client, sealed_config());
     run(io, prepare(client, cache, data));
+    run(io, prepare_sealed(sealed));
     const ReferenceCommands commands = reference_commands(cache, data);
     run(io, check_reference(client, cache, data, commands));
-    Bench b{io, client, cache, data, reference, commands};
+    Bench b{io, client, cache, sealed, data, reference, commands};
 
     const std::string which = only(argc, argv);
     if (!which.empty() && which != "latency" && which != "hit" && which != "set" &&
-        which != "update") {
-      throw std::invalid_argument("--only takes latency, hit, set or update");
+        which != "update" && which != "encrypted") {
+      throw std::invalid_argument("--only takes latency, hit, encrypted, set or update");
     }
     const Results results = measure(b, which);
     if (results.hits) {
       report.add("response_hit_ops", results.hits->ours, "hits/s",
                  "valkey_benchmark_P16_c4_get_ops", results.hits->reference);
+    }
+    if (results.encrypted_hits) {
+      report.add("response_hit_encrypted_ops", results.encrypted_hits->ours, "hits/s",
+                 "response_hit_ops", results.encrypted_hits->reference);
     }
     if (results.p50_us) {
       report.add("response_hit_p50_us", results.p50_us->ours, "us",

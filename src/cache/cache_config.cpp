@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "encryption_keys.hpp"
+
 namespace opencode_cache::cache {
 namespace {
 
@@ -18,6 +20,29 @@ Seconds parse_ttl(const char* name, std::string_view text) {
                                 std::string(text) + "'");
   }
   return Seconds(seconds);
+}
+
+const char* set(const std::function<const char*(const char*)>& getenv, const char* name) {
+  const char* value = getenv(name);
+  return value != nullptr && *value != '\0' ? value : nullptr;
+}
+
+Encryption encryption_from_env(const std::function<const char*(const char*)>& getenv) {
+  Encryption encryption;
+  if (const char* names = set(getenv, "CACHE_ENCRYPT")) {
+    parse_encrypted_namespaces(names, encryption);
+  }
+  if (const char* keys = set(getenv, "CACHE_ENCRYPTION_KEYS")) {
+    encryption.keys = parse_encryption_keys(keys);
+  }
+  if (const char* key = set(getenv, "CACHE_KEY_HMAC_KEY")) {
+    encryption.key_name_key = decode_key("CACHE_KEY_HMAC_KEY", key);
+  }
+  if (encryption.any() && encryption.keys.empty()) {
+    throw std::invalid_argument(
+        "CACHE_ENCRYPT: encrypting needs keys, and CACHE_ENCRYPTION_KEYS is not set");
+  }
+  return encryption;
 }
 
 }  // namespace
@@ -47,6 +72,7 @@ CacheConfig CacheConfig::from_env(const std::function<const char*(const char*)>&
     }
     config.prefix = text;
   }
+  config.encryption = encryption_from_env(getenv);
   return config;
 }
 

@@ -4,6 +4,8 @@
 
 #include <array>
 
+#include "key_name_hash.hpp"
+
 namespace opencode_cache::cache {
 
 namespace {
@@ -51,6 +53,12 @@ std::string CacheKeys::key(std::string_view namespace_name, std::string_view id)
 
 std::string CacheKeys::response_key(std::string_view prompt, std::string_view model) const {
   std::string hashed;
+  if (!key_name_key_.empty()) {
+    hashed.reserve(model.size() + prompt.size() + 24);
+    hashed.append(std::to_string(model.size())).append(":").append(model).append(":");
+    hashed.append(prompt);
+    return key(ns::response, hmac_sha256_hex(key_name_key_, hashed));
+  }
   hashed.reserve(model.size() + 1 + prompt.size());
   hashed.append(model).append(":").append(prompt);
   return key(ns::response, sha256_hex(hashed).substr(0, 16));

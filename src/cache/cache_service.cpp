@@ -17,12 +17,14 @@
 #include <random>
 
 #include "fetch_envelope.hpp"
+#include "key_name_hash.hpp"
 #include "opencode_cache/valkey/reply.hpp"
 #include "opencode_cache/valkey/scanner.hpp"
 #include "opencode_cache/valkey/script.hpp"
 #include "response_entry.hpp"
 #include "single_flight.hpp"
 #include "valkey/cancellation.hpp"
+#include "value_envelope.hpp"
 
 namespace opencode_cache::cache {
 namespace asio = boost::asio;
@@ -97,6 +99,22 @@ JsonObject response_entry(std::string_view prompt, std::string_view model,
   return {{"prompt", prompt}, {"model", model}, {"response", response}, {"timestamp", now_ms()}};
 }
 
+std::unique_ptr<ValueEnvelope> envelope_for(const Encryption& encryption) {
+  return encryption.any() ? std::make_unique<ValueEnvelope>(encryption.keys) : nullptr;
+}
+
+// The key that response key names hash under: the configured one, else one derived from the
+// sealing key. Empty while responses are not sealed: their keys stay the seed's.
+std::string key_name_key_of(const Encryption& encryption) {
+  if (!encryption.response) return {};
+  if (encryption.key_name_key.empty()) return derive_key_name_key(encryption.keys.front().bytes);
+  if (encryption.key_name_key.size() != ValueEnvelope::key_size) {
+    throw std::invalid_argument("CacheConfig::encryption.key_name_key must be 32 bytes, it has " +
+                                std::to_string(encryption.key_name_key.size()));
+  }
+  return encryption.key_name_key;
+}
+
 }  // namespace
 
 struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
@@ -104,7 +122,9 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
       : client(c),
         state(st),
         config(std::move(cfg)),
-        keys(config.prefix),
+        envelope(envelope_for(config.encryption)),
+        key_name_key(key_name_key_of(config.encryption)),
+        keys(config.prefix, key_name_key),
         compare_and_set(std::string(embedded::compare_and_set_source)),
         release_lease(std::string(embedded::release_lease_source)),
         background_done(c.get_executor(), asio::steady_timer::time_point::max()) {}
@@ -112,6 +132,8 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
   valkey::Client& client;
   valkey::Client& state;  // sessions; the same as `client` unless given apart
   CacheConfig config;
+  std::unique_ptr<ValueEnvelope> envelope;  // null when no namespace is sealed
+  std::string key_name_key;
   CacheKeys keys;
   CacheStats stats;
   valkey::Script compare_and_set;
@@ -146,6 +168,50 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
     if (namespace_name == ns::context) return config.ttl.context;
     if (namespace_name == ns::ratelimit) return config.ttl.rate_limit;
     return config.ttl.metadata;
+  }
+
+  bool seals(std::string_view namespace_name) const {
+    const Encryption& encryption = config.encryption;
+    return (namespace_name == ns::response && encryption.response) ||
+           (namespace_name == ns::context && encryption.context) ||
+           (namespace_name == ns::session && encryption.session);
+  }
+
+  // The key of `id`. A sealed response namespace hashes its ids too: the gateway's are SHA-256
+  // of the request, which a guessed prompt would match.
+  std::string value_key(std::string_view namespace_name, std::string_view id) const {
+    if (namespace_name == ns::response && seals(ns::response)) {
+      return keys.key(ns::response, hmac_sha256_hex(key_name_key, id));
+    }
+    return keys.key(namespace_name, id);
+  }
+
+  // What to store under `key`: the value itself, or its envelope in a sealed namespace.
+  std::string sealed(std::string_view namespace_name, std::string_view key, std::string value) {
+    return seals(namespace_name) ? envelope->seal(value, key) : std::move(value);
+  }
+
+  // A value read from a cache namespace; one that does not open is a miss, counted.
+  std::optional<std::string> opened(NamespaceStats& stats, std::string_view namespace_name,
+                                    std::string_view key, std::optional<std::string> stored) {
+    if (!stored || !seals(namespace_name)) return stored;
+    Opened result = envelope->open(*stored, key);
+    if (!result.plaintext) ++stats.decrypt_failures;
+    return std::move(result.plaintext);
+  }
+
+  // A session is state: one that exists but does not open is an error, never "no session".
+  std::string opened_session(std::string_view session_id, std::string_view key,
+                             std::string stored) {
+    if (!seals(ns::session)) return stored;
+    Opened result = envelope->open(stored, key);
+    if (!result.plaintext) {
+      ++stats.of(ns::session).decrypt_failures;
+      throw valkey::Error(
+          valkey::errc::undecryptable,
+          "session '" + std::string(session_id) + "' " + std::string(describe(result.error)));
+    }
+    return std::move(*result.plaintext);
   }
 
   // A cache command: its failure is counted and becomes nullopt, never an exception.
@@ -184,7 +250,7 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
     Command command = config.refresh_ttl_on_read
                           ? Command("GETEX", key, "EX", default_ttl(namespace_name).count())
                           : Command("GET", key);
-    auto text = co_await soft_read(stats, std::move(command));
+    auto text = opened(stats, namespace_name, key, co_await soft_read(stats, std::move(command)));
     std::optional<Json> value = text ? parse_json(*text) : std::nullopt;
     if (text && !value) ++stats.invalid;
     ++(value ? stats.hits : stats.misses);
@@ -194,8 +260,8 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
   Task<void> write_json(std::string_view namespace_name, std::string key, const Json& value,
                         const WriteOptions& options) {
     const Seconds ttl = options.ttl.value_or(default_ttl(namespace_name));
-    co_await soft_write(stats.of(namespace_name),
-                        set_with_ttl(std::move(key), boost::json::serialize(value), ttl));
+    std::string stored = sealed(namespace_name, key, boost::json::serialize(value));
+    co_await soft_write(stats.of(namespace_name), set_with_ttl(key, stored, ttl));
   }
 
   // Session commands surface their errors, but are still timed.
@@ -251,8 +317,8 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
   }
 
   std::vector<std::string> compare_and_set_args(std::string_view old_text,
-                                                const JsonObject& merged) const {
-    return {valkey::sha1_hex(old_text), boost::json::serialize(merged), session_ttl_ms()};
+                                                std::string new_text) const {
+    return {valkey::sha1_hex(old_text), std::move(new_text), session_ttl_ms()};
   }
 
   std::string random_token() { return std::to_string(random()) + std::to_string(random()); }
@@ -509,8 +575,9 @@ Task<void> CacheService::cache_response(std::string_view prompt, std::string_vie
 Task<std::optional<std::string>> CacheService::get_cached_response(std::string_view prompt,
                                                                    std::string_view model) {
   NamespaceStats& stats = impl_->stats.of(ns::response);
-  auto text =
-      co_await impl_->soft_read(stats, Command("GET", impl_->keys.response_key(prompt, model)));
+  const std::string key = impl_->keys.response_key(prompt, model);
+  auto text = impl_->opened(stats, ns::response, key,
+                            co_await impl_->soft_read(stats, Command("GET", key)));
   std::optional<ResponseEntry> entry;
   if (text) {
     entry = read_response_entry(*text);
@@ -528,9 +595,9 @@ Task<std::optional<std::string>> CacheService::get_cached_response(std::string_v
 // --- sessions -----------------------------------------------------------------------
 
 Task<void> CacheService::set_session(std::string_view session_id, const JsonObject& data) {
-  co_await impl_->session_command(set_with_ttl(impl_->keys.key(ns::session, session_id),
-                                               boost::json::serialize(data),
-                                               impl_->config.ttl.session));
+  const std::string key = impl_->keys.key(ns::session, session_id);
+  const std::string stored = impl_->sealed(ns::session, key, boost::json::serialize(data));
+  co_await impl_->session_command(set_with_ttl(key, stored, impl_->config.ttl.session));
   ++impl_->stats.of(ns::session).writes;
 }
 
@@ -547,7 +614,8 @@ Task<std::optional<JsonObject>> CacheService::get_session(std::string_view sessi
     co_return std::nullopt;
   }
   ++stats.hits;
-  co_return impl_->parse_session(session_id, *text);
+  co_return impl_->parse_session(session_id,
+                                 impl_->opened_session(session_id, key, std::move(*text)));
 }
 
 Task<bool> CacheService::update_session(std::string_view session_id, const JsonObject& updates) {
@@ -556,10 +624,12 @@ Task<bool> CacheService::update_session(std::string_view session_id, const JsonO
     auto text =
         valkey::reply::to_optional_string(co_await impl_->session_command(Command("GET", key)));
     if (!text) co_return false;
-    JsonObject merged = impl_->parse_session(session_id, *text);
+    JsonObject merged =
+        impl_->parse_session(session_id, impl_->opened_session(session_id, key, *text));
     for (const auto& [field, value] : updates) merged[field] = value;
+    std::string new_text = impl_->sealed(ns::session, key, boost::json::serialize(merged));
     const auto outcome = valkey::reply::to_integer(co_await impl_->state.eval(
-        impl_->compare_and_set, one(key), impl_->compare_and_set_args(*text, merged),
+        impl_->compare_and_set, one(key), impl_->compare_and_set_args(*text, std::move(new_text)),
         impl_->session_options()));
     if (outcome == 1) {
       ++impl_->stats.of(ns::session).writes;
@@ -616,7 +686,7 @@ Task<bool> CacheService::delete_metadata(std::string_view id) {
 Task<bool> CacheService::invalidate(std::string_view namespace_name, std::string_view id) {
   co_return valkey::reply::to_integer(
       co_await impl_->client_for(namespace_name)
-          .command(Command("UNLINK", impl_->keys.key(namespace_name, id)))) == 1;
+          .command(Command("UNLINK", impl_->value_key(namespace_name, id)))) == 1;
 }
 
 Task<std::uint64_t> CacheService::invalidate_namespace(std::string_view namespace_name) {
@@ -738,14 +808,20 @@ Task<std::vector<std::optional<Json>>> CacheService::get_many(std::string_view n
   std::vector<std::optional<Json>> values(ids.size());
   if (ids.empty()) co_return values;
   NamespaceStats& stats = impl_->stats.of(namespace_name);
+  std::vector<std::string> keys;
+  keys.reserve(ids.size());
   Command command("MGET");
-  for (const std::string& id : ids) command.arg(impl_->keys.key(namespace_name, id));
+  for (const std::string& id : ids)
+    command.arg(keys.emplace_back(impl_->value_key(namespace_name, id)));
   auto reply = co_await impl_->soft(stats, std::move(command));
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    const valkey::resp::Value* element =
+    valkey::resp::Value* element =
         reply && i < reply->elements.size() ? &reply->elements[i] : nullptr;
-    if (element != nullptr && element->is_string()) {
-      values[i] = parse_json(element->string);
+    std::optional<std::string> text;
+    if (element != nullptr && element->is_string()) text = std::move(element->string);
+    text = impl_->opened(stats, namespace_name, keys[i], std::move(text));
+    if (text) {
+      values[i] = parse_json(*text);
       if (!values[i]) ++stats.invalid;
     }
     ++(values[i] ? stats.hits : stats.misses);
@@ -761,8 +837,9 @@ Task<void> CacheService::set_many(std::string_view namespace_name,
   const Seconds ttl = options.ttl.value_or(impl_->default_ttl(namespace_name));
   valkey::Pipeline pipeline;
   for (const auto& [id, value] : entries) {
+    const std::string key = impl_->value_key(namespace_name, id);
     pipeline.add(
-        set_with_ttl(impl_->keys.key(namespace_name, id), boost::json::serialize(value), ttl));
+        set_with_ttl(key, impl_->sealed(namespace_name, key, boost::json::serialize(value)), ttl));
   }
   const auto start = Clock::now();
   try {
@@ -779,10 +856,12 @@ Task<void> CacheService::set_many(std::string_view namespace_name,
 
 Task<RawRead> CacheService::read_raw(std::string_view namespace_name, std::string_view id) {
   NamespaceStats& stats = impl_->stats.of(namespace_name);
-  auto reply = co_await impl_->soft(stats, Command("GET", impl_->keys.key(namespace_name, id)));
+  const std::string key = impl_->value_key(namespace_name, id);
+  auto reply = co_await impl_->soft(stats, Command("GET", key));
   RawRead read;
   read.reachable = reply.has_value();
   if (reply && reply->is_string()) read.value = std::move(reply->string);
+  read.value = impl_->opened(stats, namespace_name, key, std::move(read.value));
   ++(read.value ? stats.hits : stats.misses);
   co_return read;
 }
@@ -791,8 +870,11 @@ Task<bool> CacheService::write_raw(std::string_view namespace_name, std::string_
                                    std::string_view value, WriteOptions options) {
   NamespaceStats& stats = impl_->stats.of(namespace_name);
   const Seconds ttl = options.ttl.value_or(impl_->default_ttl(namespace_name));
-  auto reply =
-      co_await impl_->soft(stats, set_with_ttl(impl_->keys.key(namespace_name, id), value, ttl));
+  const std::string key = impl_->value_key(namespace_name, id);
+  std::optional<std::string> stored;
+  if (impl_->seals(namespace_name)) stored = impl_->sealed(namespace_name, key, std::string(value));
+  auto reply = co_await impl_->soft(
+      stats, set_with_ttl(key, stored ? std::string_view(*stored) : value, ttl));
   ++(reply ? stats.writes : stats.writes_dropped);
   co_return reply.has_value();
 }

@@ -39,6 +39,7 @@ void NamespaceStats::merge(const NamespaceStats& other) noexcept {
   writes_dropped += other.writes_dropped;
   errors += other.errors;
   invalid += other.invalid;
+  decrypt_failures += other.decrypt_failures;
   latency.merge(other.latency);
 }
 

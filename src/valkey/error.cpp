@@ -27,6 +27,7 @@ class ValkeyErrorCategory final : public std::error_category {
       case errc::circuit_open: return "not sent: the circuit breaker is open";
       case errc::cancelled: return "cancelled by the caller";
       case errc::unsupported_command: return "not sent: unsupported on a shared connection";
+      case errc::undecryptable: return "stored value does not decrypt";
     }
     return "unknown valkey error";
   }

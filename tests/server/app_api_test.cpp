@@ -142,6 +142,47 @@ TEST_F(AppApiTest, SessionsArePutReadPatchedAndDeleted) {
   EXPECT_THAT(gone.body, HasSubstr("no session 's1'"));
 }
 
+// --- sealed (CACHE_ENCRYPT) ---------------------------------------------------------
+
+const Env sealed_sessions = {
+    {"CACHE_ENCRYPT", "session,context"},
+    {"CACHE_ENCRYPTION_KEYS", "k1:QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="}};
+
+TEST_F(AppApiTest, SealedSessionsAndContextReadAsBeforeAndValkeyHoldsNoPlaintext) {
+  start(sealed_sessions);
+  EXPECT_EQ(call("PUT", "/api/sessions/s1", R"({"user":"ada"})").status, 204);
+  EXPECT_EQ(call("PATCH", "/api/sessions/s1", R"({"theme":"light"})").status, 204);
+  EXPECT_EQ(json_of(call("GET", "/api/sessions/s1")),
+            boost::json::parse(R"({"user":"ada","theme":"light"})"));
+  EXPECT_EQ(call("PUT", "/api/context/c1", R"({"code":"secret code"})").status, 204);
+  EXPECT_EQ(json_of(call("GET", "/api/context/c1")),
+            boost::json::parse(R"({"code":"secret code"})"));
+  const std::string session = server().cli({"GET", "opencode:session:s1"});
+  const std::string context = server().cli({"GET", "opencode:context:c1"});
+  EXPECT_TRUE(session.starts_with("\x89OCE"));
+  EXPECT_TRUE(context.starts_with("\x89OCE"));
+  EXPECT_THAT(session, ::testing::Not(HasSubstr("ada")));
+  EXPECT_THAT(context, ::testing::Not(HasSubstr("secret")));
+}
+
+TEST_F(AppApiTest, SealedValuesThatDoNotOpenAreAnErrorForSessionsAndAMissForContext) {
+  start(sealed_sessions);
+  EXPECT_EQ(call("PUT", "/api/sessions/s1", R"({"user":"ada"})").status, 204);
+  EXPECT_EQ(call("PUT", "/api/context/c1", R"({"a":1})").status, 204);
+  server().cli({"APPEND", "opencode:session:s1", "x"});
+  server().cli({"APPEND", "opencode:context:c1", "x"});
+  const auto session = call("GET", "/api/sessions/s1");
+  EXPECT_EQ(session.status, 500);
+  EXPECT_EQ(code_of(session), "internal_error");
+  EXPECT_THAT(session.body, HasSubstr("session 's1' does not authenticate"));
+  EXPECT_EQ(call("PATCH", "/api/sessions/s1", R"({"a":1})").status, 500);
+  EXPECT_EQ(call("GET", "/api/context/c1").status, 404);
+  const Json figures = stats();
+  const auto& namespaces = figures.at("namespaces").as_object();
+  EXPECT_EQ(namespaces.at("session").at("decrypt_failures").to_number<std::uint64_t>(), 2u);
+  EXPECT_EQ(namespaces.at("context").at("decrypt_failures").to_number<std::uint64_t>(), 1u);
+}
+
 TEST_F(AppApiTest, MissingSessionsAreNotFoundForEveryMethod) {
   start();
   EXPECT_EQ(call("GET", "/api/sessions/none").status, 404);

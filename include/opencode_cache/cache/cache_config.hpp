@@ -4,6 +4,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace opencode_cache::cache {
 
@@ -17,6 +18,30 @@ struct Ttls {
   Seconds context{1800};
   Seconds metadata{300};
   Seconds rate_limit{60};
+};
+
+// An AES-256 key that seals values; its id is stored beside every value it sealed, so that a
+// value finds its key again after the keys have rotated.
+struct EncryptionKey {
+  std::string id;     // 1 to 32 of [A-Za-z0-9._-]
+  std::string bytes;  // exactly 32 bytes
+};
+
+// Values of the chosen namespaces are sealed with AES-256-GCM under keys.front() and opened
+// with whichever key sealed them; a value that does not open is a miss for the caches and an
+// error for sessions (see docs/encryption.md). Off by default: values stay in the seed's plain
+// format, readable by its TypeScript.
+struct Encryption {
+  bool response = false;  // also the gateway's stored responses and streams (read_raw/write_raw)
+  bool context = false;
+  bool session = false;
+  std::vector<EncryptionKey> keys;  // the first seals, all of them open
+  // With `response` on, response key names are HMAC-SHA-256 under this key (32 bytes), so that
+  // a key name cannot be matched against a guessed prompt. Empty: derived from keys.front() by
+  // HKDF, and so renewed (responses start cold) when the first key changes.
+  std::string key_name_key;
+
+  bool any() const noexcept { return response || context || session; }
 };
 
 struct CacheConfig {
@@ -41,9 +66,13 @@ struct CacheConfig {
   // Attempts of a session update that lost a race to a concurrent writer.
   int max_update_attempts = 64;
 
+  Encryption encryption;
+
   // CACHE_TTL_RESPONSE, CACHE_TTL_SESSION, CACHE_TTL_CONTEXT, CACHE_TTL_METADATA (seconds,
-  // positive integers) and CACHE_KEY_PREFIX over the defaults. Throws std::invalid_argument
-  // naming the variable when a value is not usable.
+  // positive integers) and CACHE_KEY_PREFIX over the defaults; CACHE_ENCRYPT (a comma-separated
+  // list of response, context, session), CACHE_ENCRYPTION_KEYS (comma-separated id:base64 entries,
+  // or @file with one entry per line) and CACHE_KEY_HMAC_KEY (base64) for `encryption`. Throws
+  // std::invalid_argument naming the variable when a value is not usable.
   static CacheConfig from_env();
   static CacheConfig from_env(const std::function<const char*(const char*)>& getenv);
 };

@@ -21,11 +21,15 @@ inline constexpr std::string_view lease = "lease";
 class CacheKeys {
  public:
   explicit CacheKeys(std::string prefix) : prefix_(std::move(prefix)) {}
+  // With a key name key (CacheConfig::encryption with `response`), response keys are HMACs.
+  CacheKeys(std::string prefix, std::string key_name_key)
+      : prefix_(std::move(prefix)), key_name_key_(std::move(key_name_key)) {}
 
   std::string key(std::string_view namespace_name, std::string_view id) const;
   // The seed's response key: the first 16 hex digits of sha256("<model>:<prompt>"). The
   // delimiter makes ("a:b", "c") and ("a", "b:c") collide; CacheService therefore checks the
-  // stored prompt and model on every read.
+  // stored prompt and model on every read. With a key name key instead: all 64 hex digits of
+  // HMAC-SHA-256("<length of model>:<model>:<prompt>") under it, unambiguous and unguessable.
   std::string response_key(std::string_view prompt, std::string_view model) const;
   // A glob over the keyspace below the prefix: "<prefix>:<pattern>".
   std::string pattern(std::string_view pattern_below_prefix) const;
@@ -33,6 +37,7 @@ class CacheKeys {
 
  private:
   std::string prefix_;
+  std::string key_name_key_;
 };
 
 std::string sha256_hex(std::string_view text);

@@ -38,6 +38,9 @@ struct NamespaceStats {
   std::uint64_t writes_dropped = 0;  // cache writes lost to an unreachable Valkey
   std::uint64_t errors = 0;          // operations that failed against Valkey
   std::uint64_t invalid = 0;         // stored values that were not ours to read (not JSON...)
+  // Sealed namespaces (CacheConfig::encryption): values that did not open (tampered, moved to
+  // another key, sealed under a key no longer configured, or not sealed at all).
+  std::uint64_t decrypt_failures = 0;
   LatencyHistogram latency;
 
   void merge(const NamespaceStats& other) noexcept;

@@ -28,6 +28,7 @@ enum class errc {
   cancelled,            // the caller's cancellation slot fired (operator||, parallel_group, a
                         // cancellation_signal); the command may still run on the server
   unsupported_command,  // refused: the command would change or block the shared connection
+  undecryptable,  // a value of a sealed namespace does not open: tampered, moved, key not known
 };
 
 const std::error_category& error_category() noexcept;

@@ -118,6 +118,7 @@ boost::json::object figures_json(const cache::NamespaceStats& stats) {
   out["writes"] = stats.writes;
   out["writes_dropped"] = stats.writes_dropped;
   out["invalid"] = stats.invalid;
+  out["decrypt_failures"] = stats.decrypt_failures;
   boost::json::object latency;
   latency["count"] = stats.latency.count();
   latency["p50_us"] = stats.latency.percentile_us(50);

@@ -156,8 +156,11 @@ struct AppApi::Impl {
   // Built outside the coroutine: g++ 12 destroys the temporaries of a conditional expression
   // in a co_await twice (docs/coroutine-pitfalls.md, 3).
   static Failure failure_of(const valkey::Error& e) {
-    // A stored session that is not an object is our data gone wrong, not an outage.
-    if (e.code() == valkey::errc::invalid_json) return {500, "internal_error", e.what()};
+    // A stored session that is not an object, or that does not decrypt, is our data gone wrong,
+    // not an outage.
+    if (e.code() == valkey::errc::invalid_json || e.code() == valkey::errc::undecryptable) {
+      return {500, "internal_error", e.what()};
+    }
     return {503, "cache_unavailable", std::string("the cache is unavailable: ") + e.what()};
   }
 
