@@ -3,6 +3,8 @@
 //                               vs nginx serving the same 2 KB from a file; one worker each
 //   gateway_hit_p99_us          their p99 latencies
 //   gateway_replay_ops          replays/s of a cached 200-chunk stream (and gateway_replay_mb_s)
+//   gateway_replay_responses_ops, gateway_replay_messages_ops   the same for a recorded
+//                               Responses and Messages stream (and their _mb_s)
 //   gateway_miss_added_p50_us   p50 of a miss through the gateway minus the fake provider's own
 //   gateway_rss_1k_conns_mb     resident memory with 1000 idle keep-alive connections
 // The gateway is the real binary as a child process with one thread; the provider is the
@@ -238,6 +240,30 @@ int main(int argc, char** argv) {
     report.add("gateway_replay_ops", replay.rps, "replays/s");
     report.add("gateway_replay_mb_s", replay.rps * static_cast<double>(replayed.body.size()) / 1e6,
                "MB/s");
+
+    // The other two APIs' recorded streams (text, reasoning with its signature or encrypted
+    // content, a tool call, usage), replayed.
+    struct ApiReplay {
+      std::string name;
+      std::string path;
+      std::string body;
+    };
+    const std::vector<ApiReplay> apis = {
+        {"responses", "/v1/responses", testing::responses_body("replay", true)},
+        {"messages", "/v1/messages", testing::messages_body("replay", true)}};
+    for (const ApiReplay& api : apis) {
+      http.post(api.path, api.body);
+      const auto recorded = http.post(api.path, api.body);
+      if (recorded.header("x-cache") != "HIT") {
+        throw std::runtime_error("the " + api.name + " stream is not a hit");
+      }
+      const std::string api_url = "http://127.0.0.1:" + std::to_string(port) + api.path;
+      const WrkResult api_replay =
+          wrk(api_url, lua_post(dir, "replay_" + api.name, api.body), seconds);
+      report.add("gateway_replay_" + api.name + "_ops", api_replay.rps, "replays/s");
+      report.add("gateway_replay_" + api.name + "_mb_s",
+                 api_replay.rps * static_cast<double>(recorded.body.size()) / 1e6, "MB/s");
+    }
 
     // Misses: unique prompts, through the gateway and straight to the provider.
     constexpr int misses = 400;

@@ -32,13 +32,30 @@ void Multiplexer::drop_abandoned_queued() {
   std::erase_if(queued_, [](const RequestPtr& r) { return r->state == Request::State::abandoned; });
 }
 
+std::size_t Multiplexer::next_write_size() const {
+  std::size_t bytes = 0;
+  std::size_t requests = in_flight_.size();
+  for (const RequestPtr& request : queued_) {
+    if (requests == max_in_flight_) break;
+    if (request->state == Request::State::abandoned) continue;
+    bytes += request->payload.size();
+    ++requests;
+  }
+  return bytes;
+}
+
 const std::string& Multiplexer::prepare_write() {
+  // A buffer grown by a burst is released once writes are small again, so that one burst does
+  // not hold its memory for the connection's life; under steady large writes (pipelined SETs
+  // of big values) it is kept, and each write fills it without growing.
   constexpr std::size_t keep_at_most = 64 * 1024;
-  if (write_buffer_.capacity() > keep_at_most) {
+  const std::size_t bytes = next_write_size();
+  if (write_buffer_.capacity() > keep_at_most && bytes <= write_buffer_.capacity() / 4) {
     std::string().swap(write_buffer_);
   } else {
     write_buffer_.clear();
   }
+  write_buffer_.reserve(bytes);
   // Taken out first: a failure handler below may enqueue, and that request must stay queued.
   // Swapped with a member, not moved out: a new std::deque allocates, and this runs for every
   // write.

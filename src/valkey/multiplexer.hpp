@@ -68,8 +68,9 @@ class Multiplexer {
   std::uint64_t epoch() const noexcept { return epoch_; }
 
   // Moves queued requests in flight, as many as the cap allows, and returns their bytes as one
-  // buffer, valid until the next call. A large buffer is released at the next call, so that one
-  // burst does not hold its memory for the connection's life.
+  // buffer, valid until the next call. A buffer grown beyond 64 KiB is released at the first
+  // call whose bytes need a quarter of it or less, so that one burst does not hold its memory
+  // for the connection's life.
   const std::string& prepare_write();
   std::size_t write_buffer_capacity() const noexcept { return write_buffer_.capacity(); }
 
@@ -102,6 +103,8 @@ class Multiplexer {
   static void finish(Request& request);
   static void fail(Request& request, std::error_code error, const std::string& detail);
   void drop_abandoned_queued();
+  // The bytes the next prepare_write() will take, for one allocation of its buffer.
+  std::size_t next_write_size() const;
 
   std::size_t max_queued_;
   std::size_t max_in_flight_;
