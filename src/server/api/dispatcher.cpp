@@ -567,10 +567,13 @@ struct Dispatcher::Impl {
       }
       if (!lookup.entry) joined = flights.find(flight_key);
     }
+    // Decided before the limits: a hit costs the provider nothing.
+    take_finished_flight(joined, lookup, stream, api);
 
     Headers headers;
     if (decisions.empty()) {
-      decisions = co_await limiter.check_many(limits_for(user, route.provider->name, true));
+      decisions = co_await limiter.check_many(
+          limits_for(user, route.provider->name, lookup.result != CacheResult::hit));
     } else if (lookup.result != CacheResult::hit && ratelimit::all_allowed(decisions)) {
       auto provider_limit = co_await limiter.check_many(provider_limit_for(route.provider->name));
       decisions.insert(decisions.begin() + 1, provider_limit.begin(), provider_limit.end());
@@ -581,18 +584,7 @@ struct Dispatcher::Impl {
     if (joined && (joined->abandoned || joined->failed)) joined.reset();
     // The limiter's round trip gave identical requests time to start a flight.
     if (!joined && !lookup.entry && !controls.no_store) joined = flights.find(flight_key);
-    // A flight that has finished is an answer in memory on its way to Valkey: a hit,
-    // answered as one (Age, conversions, usage mode).
-    if (joined && joined->done && lookup.result == CacheResult::miss) {
-      const flow::Recording recording = flow::record(*joined, api, now_ms());
-      if (recording.entry) {
-        lookup.entry = flow::replay_of(*recording.entry, stream, api, replay_usage, now_ms());
-      }
-      if (lookup.entry) {
-        lookup.result = CacheResult::hit;
-        joined.reset();
-      }
-    }
+    take_finished_flight(joined, lookup, stream, api);
     headers.emplace_back("x-cache", std::string(name_of(lookup.result)));
     headers.emplace_back("x-cache-key", key);
     if (lookup.entry) {
@@ -628,6 +620,21 @@ struct Dispatcher::Impl {
                                  std::move(plan)),
                    asio::detached);
     co_await flow::follow(flight, responder, std::move(headers), stream, style);
+  }
+
+  // A flight that has finished is an answer in memory on its way to Valkey: a hit, answered as
+  // one (Age, conversions, usage mode). True when `joined` became that hit.
+  bool take_finished_flight(std::shared_ptr<Flight>& joined, Lookup& lookup, bool stream,
+                            gateway::LlmApi api) {
+    if (!joined || !joined->done || lookup.result != CacheResult::miss) return false;
+    const flow::Recording recording = flow::record(*joined, api, now_ms());
+    if (recording.entry) {
+      lookup.entry = flow::replay_of(*recording.entry, stream, api, replay_usage, now_ms());
+    }
+    if (!lookup.entry) return false;
+    lookup.result = CacheResult::hit;
+    joined.reset();
+    return true;
   }
 
   // Follows a flight of the other shape: a streaming client gets SSE comments while the
