@@ -3,6 +3,9 @@
 //                               vs nginx serving the same 2 KB from a file; one worker each
 //   gateway_hit_p99_us          their p99 latencies
 //   gateway_replay_ops          replays/s of a cached 200-chunk stream (and gateway_replay_mb_s)
+//   api_session_patch_ops       PATCH /api/sessions/{id} per second (wrk), beside the library's
+//                               update_session on the same Valkey (64 callers, one Client)
+//   api_cache_get_ops           GET /api/cache/{key} per second, beside read_fetched
 //   gateway_replay_responses_ops, gateway_replay_messages_ops   the same for a recorded
 //                               Responses and Messages stream (and their _mb_s)
 //   gateway_miss_added_p50_us   p50 of a miss through the gateway minus the fake provider's own
@@ -16,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -25,12 +29,15 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <regex>
 #include <thread>
 
 #include "bench_report.hpp"
+#include "opencode_cache/cache/cache_service.hpp"
+#include "opencode_cache/valkey/client.hpp"
 #include "server/support/fake_upstream.hpp"
 #include "server/support/http_client.hpp"
 #include "valkey_process.hpp"
@@ -127,6 +134,50 @@ WrkResult wrk(const std::string& url, const std::string& script_path, const std:
     throw std::runtime_error("wrk saw errors: " + out);
   }
   return result;
+}
+
+// A wrk script sending `method` with a JSON body.
+std::string lua_request(const std::filesystem::path& dir, const std::string& name,
+                        const std::string& method, const std::string& body) {
+  const auto path = dir / (name + ".lua");
+  std::string escaped;
+  for (char c : body) {
+    if (c == '\\' || c == '"') escaped += '\\';
+    escaped += c;
+  }
+  std::ofstream(path) << "wrk.method = \"" << method << "\"\nwrk.body = \"" << escaped
+                      << "\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n";
+  return path.string();
+}
+
+// The library doing what the app's API does for those routes, 64 callers on one Client (as
+// wrk's 64 connections on one gateway thread), in operations per second.
+double library_ops(const bench::ValkeyProcess& valkey,
+                   const std::function<asio::awaitable<void>(cache::CacheService&)>& operation) {
+  asio::io_context io(1);
+  valkey::ClientConfig config;
+  config.host = valkey.host();
+  config.port = valkey.port();
+  valkey::Client client(io.get_executor(), config);
+  cache::CacheService service(client);
+  constexpr int callers = 64;
+  constexpr int each = 2000;
+  int running = callers;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < callers; ++i) {
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          for (int n = 0; n < each; ++n) co_await operation(service);
+        },
+        [&](std::exception_ptr failure) {
+          if (failure) std::rethrow_exception(failure);
+          if (--running == 0) client.close();
+        });
+  }
+  io.run();
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+  return callers * each / elapsed.count();
 }
 
 std::string lua_post(const std::filesystem::path& dir, const std::string& name,
@@ -264,6 +315,29 @@ int main(int argc, char** argv) {
       report.add("gateway_replay_" + api.name + "_mb_s",
                  api_replay.rps * static_cast<double>(recorded.body.size()) / 1e6, "MB/s");
     }
+
+    // The app's API: a session PATCH (an atomic merge) and a get-or-fetch read, over HTTP,
+    // beside the library doing the same on the same Valkey.
+    const std::string base = "http://127.0.0.1:" + std::to_string(port);
+    http.request("PUT", "/api/sessions/bench", R"({"user":"bench","turns":0})");
+    http.request("PUT", "/api/cache/bench-value", R"({"answer":"cached for the web UI"})");
+    const WrkResult patches =
+        wrk(base + "/api/sessions/bench",
+            lua_request(dir, "patch", "PATCH", R"({"title":"renamed"})"), seconds);
+    cache::JsonObject changes;
+    changes["title"] = "renamed";
+    const double library_patches =
+        library_ops(valkey, [&](cache::CacheService& service) -> asio::awaitable<void> {
+          co_await service.update_session("bench", changes);
+        });
+    report.add("api_session_patch_ops", patches.rps, "req/s", "library_update_session_ops",
+               library_patches);
+    const WrkResult reads = wrk(base + "/api/cache/bench-value", "", seconds);
+    const double library_reads =
+        library_ops(valkey, [](cache::CacheService& service) -> asio::awaitable<void> {
+          co_await service.read_fetched("bench-value", cache::ns::fetch);
+        });
+    report.add("api_cache_get_ops", reads.rps, "req/s", "library_read_fetched_ops", library_reads);
 
     // Misses: unique prompts, through the gateway and straight to the provider.
     constexpr int misses = 400;
