@@ -24,6 +24,10 @@ const std::vector<std::pair<std::string_view, CommandHelp>>& commands() {
         "delete one entry, a namespace, or keys below the prefix matching GLOB; progress on "
         "stderr"}},
       {"session", {"session get ID | session set ID JSON", "read or replace a session"}},
+      {"reencrypt",
+       {"reencrypt NAMESPACE",
+        "seal a namespace's values again under the first key of CACHE_ENCRYPTION_KEYS (after "
+        "a rotation, before an old key is dropped); progress on stderr"}},
       {"ratelimit",
        {"ratelimit peek TYPE ID", "what a rate-limit check would decide now; counts nothing"}},
   };
@@ -64,7 +68,8 @@ std::pair<std::size_t, std::size_t> arity(Verb verb) {
     case Verb::get:
     case Verb::inspect:
     case Verb::keys:
-    case Verb::session_get: return {1, 1};
+    case Verb::session_get:
+    case Verb::reencrypt: return {1, 1};
     case Verb::invalidate: return {1, 2};
     case Verb::session_set:
     case Verb::ratelimit_peek: return {2, 2};
@@ -137,8 +142,9 @@ Parsed parse_arguments(const std::vector<std::string_view>& arguments) {
   }
   if (help) return help_for(command);
   static const std::map<std::string_view, Verb, std::less<>> simple = {
-      {"ping", Verb::ping},       {"stats", Verb::stats}, {"get", Verb::get},
-      {"inspect", Verb::inspect}, {"keys", Verb::keys},   {"invalidate", Verb::invalidate},
+      {"ping", Verb::ping},           {"stats", Verb::stats}, {"get", Verb::get},
+      {"inspect", Verb::inspect},     {"keys", Verb::keys},   {"invalidate", Verb::invalidate},
+      {"reencrypt", Verb::reencrypt},
   };
   std::size_t first_operand = 1;
   if (auto found = simple.find(command); found != simple.end()) {

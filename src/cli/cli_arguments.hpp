@@ -19,6 +19,7 @@ enum class Verb {
   session_get,
   session_set,
   ratelimit_peek,
+  reencrypt,  // a sealed namespace's values under the first key of CACHE_ENCRYPTION_KEYS
 };
 
 // Exit codes, documented in --help and the README.

@@ -8,8 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "cache/value_envelope.hpp"
 #include "opencode_cache/valkey/error.hpp"
 #include "opencode_cache/valkey/scanner.hpp"
+#include "opencode_cache/valkey/script.hpp"
 
 namespace opencode_cache::cli {
 namespace {
@@ -343,6 +345,81 @@ awaitable<int> ratelimit_peek(const Invocation& invocation, Stores& stores, Outp
   co_return exit_ok;
 }
 
+bool sealed_namespace(const cache::Encryption& encryption, std::string_view name) {
+  return (name == cache::ns::response && encryption.response) ||
+         (name == cache::ns::context && encryption.context) ||
+         (name == cache::ns::session && encryption.session);
+}
+
+// Rewrites a value only if it is still the one read: a write by the service meanwhile wins.
+const valkey::Script& replace_if_unchanged() {
+  static const valkey::Script script(
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+      "redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1 end return 0");
+  return script;
+}
+
+struct Reencryption {
+  std::uint64_t resealed = 0;
+  std::uint64_t current = 0;   // already under the first key
+  std::uint64_t unopened = 0;  // under no configured key, tampered with, or not sealed
+  std::uint64_t changed = 0;   // written by someone else between our read and our write
+};
+
+awaitable<int> reencrypt(const Invocation& invocation, Stores& stores, Output& output) {
+  const std::string& namespace_name = invocation.operands.at(0);
+  if (stores.encryption.keys.empty() || !sealed_namespace(stores.encryption, namespace_name)) {
+    output.err << "opencode-cache: reencrypt needs CACHE_ENCRYPTION_KEYS and " << namespace_name
+               << " in CACHE_ENCRYPT (response, context, session)\n";
+    co_return exit_usage;
+  }
+  cache::ValueEnvelope envelope(stores.encryption.keys);
+  const std::string& first = stores.encryption.keys.front().id;
+  valkey::Client& client = store_of_namespace(stores, namespace_name);
+  valkey::ScanOptions options;
+  options.match = stores.keys.key(namespace_name, "*");
+  options.count = 1000;
+  auto scanner = valkey::Scanner::keys(client, options);
+  Reencryption done;
+  std::uint64_t seen = 0;
+  while (auto batch = co_await scanner.next()) {
+    for (const std::string& key : *batch) {
+      const std::optional<std::string> stored = co_await client.get(key);
+      if (!stored) continue;
+      if (++seen % 10000 == 0) output.err << "opencode-cache: " << seen << " values read\n";
+      if (cache::ValueEnvelope::key_id_of(*stored) == std::string_view(first)) {
+        ++done.current;
+        continue;
+      }
+      const cache::Opened opened = envelope.open(*stored, key);
+      if (!opened.plaintext) {
+        ++done.unopened;
+        continue;
+      }
+      std::vector<std::string> args;
+      args.push_back(*stored);
+      args.push_back(envelope.seal(*opened.plaintext, key));
+      std::vector<std::string> keys;
+      keys.push_back(key);
+      const valkey::resp::Value replaced = co_await client.eval(replace_if_unchanged(), keys, args);
+      ++(replaced.integer == 1 ? done.resealed : done.changed);
+    }
+  }
+  if (invocation.json) {
+    json::object answer;
+    answer["resealed"] = done.resealed;
+    answer["current"] = done.current;
+    answer["unopened"] = done.unopened;
+    answer["changed"] = done.changed;
+    emit(output, answer);
+  } else {
+    output.out << "resealed " << done.resealed << ", already current " << done.current
+               << ", not opened " << done.unopened << ", changed meanwhile " << done.changed
+               << '\n';
+  }
+  co_return exit_ok;
+}
+
 awaitable<int> dispatch(const Invocation& invocation, Stores& stores, Output& output) {
   switch (invocation.verb) {
     case Verb::ping: co_return co_await ping(invocation, stores, output);
@@ -354,6 +431,7 @@ awaitable<int> dispatch(const Invocation& invocation, Stores& stores, Output& ou
     case Verb::session_get: co_return co_await session_get(invocation, stores, output);
     case Verb::session_set: co_return co_await session_set(invocation, stores, output);
     case Verb::ratelimit_peek: co_return co_await ratelimit_peek(invocation, stores, output);
+    case Verb::reencrypt: co_return co_await reencrypt(invocation, stores, output);
   }
   co_return exit_usage;
 }

@@ -18,6 +18,7 @@ struct Stores {
   cache::CacheService& service;
   ratelimit::RateLimiter& limiter;
   cache::CacheKeys keys;
+  cache::Encryption encryption;  // CACHE_ENCRYPT and CACHE_ENCRYPTION_KEYS, for reencrypt
 };
 
 struct Output {

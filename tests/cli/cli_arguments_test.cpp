@@ -28,6 +28,7 @@ TEST(CliArguments, EachCommandWithItsOperands) {
   const auto peek = parse({"--json", "ratelimit", "peek", "user", "ana"}).invocation;
   EXPECT_EQ(peek->verb, Verb::ratelimit_peek);
   EXPECT_TRUE(peek->json);
+  EXPECT_EQ(parse({"reencrypt", "session"}).invocation->verb, Verb::reencrypt);
 }
 
 TEST(CliArguments, InvalidateTakesANamespaceAnIdOrAPattern) {

@@ -33,7 +33,8 @@ class CliCommands : public ValkeyTest {
   }
 
   // Runs one command line against `cache` (and `state` when given).
-  Result run(std::vector<std::string_view> words, ValkeyServer* state = nullptr) {
+  Result run(std::vector<std::string_view> words, ValkeyServer* state = nullptr,
+             const cache::Encryption& encryption = {}) {
     const cli::Parsed parsed = cli::parse_arguments(words);
     EXPECT_TRUE(parsed.invocation) << parsed.error;
     Result result;
@@ -46,7 +47,8 @@ class CliCommands : public ValkeyTest {
       valkey::Client& state_store = state_client ? *state_client : cache_client;
       cache::CacheService service(cache_client, state_store);
       ratelimit::RateLimiter limiter(state_store, ratelimit::RateLimiterConfig());
-      cli::Stores stores{cache_client, state_store, service, limiter, cache::CacheKeys("opencode")};
+      cli::Stores stores{cache_client, state_store, service, limiter, cache::CacheKeys("opencode"),
+                         encryption};
       cli::Output output{out, err};
       result.code = co_await cli::run(*parsed.invocation, stores, output);
     });
@@ -149,6 +151,49 @@ TEST_F(CliCommands, AValkeyThatIsGoneIsExitCodeThree) {
   const Result result = run({"ping"});
   EXPECT_EQ(result.code, cli::exit_valkey);
   EXPECT_THAT(result.err, HasSubstr("opencode-cache: "));
+}
+
+cache::Encryption sealed_context(std::vector<cache::EncryptionKey> keys) {
+  cache::Encryption encryption;
+  encryption.context = true;
+  encryption.keys = std::move(keys);
+  return encryption;
+}
+
+TEST_F(CliCommands, ReencryptSealsANamespaceAgainUnderTheFirstKey) {
+  const cache::EncryptionKey old_key{"old", std::string(32, 'a')};
+  const cache::EncryptionKey new_key{"new", std::string(32, 'b')};
+  // Built here: g++ 12 miscompiles braced initializers inside coroutines.
+  const cache::Json turns = json::parse(R"({"turns":3})");
+  auto context_with = [&](const cache::Encryption& encryption,
+                          bool write) -> std::optional<cache::Json> {
+    std::optional<cache::Json> read;
+    run_async([&](Executor ex) -> awaitable<void> {
+      valkey::Client client(ex, config_for(server()));
+      cache::CacheConfig config;
+      config.encryption = encryption;
+      cache::CacheService service(client, config);
+      if (write) co_await service.cache_context("c1", turns);
+      read = co_await service.get_cached_context("c1");
+    });
+    return read;
+  };
+  ASSERT_TRUE(context_with(sealed_context({old_key}), true));
+  server().cli({"SET", "opencode:context:plain", "{}"});
+
+  const Result rotated =
+      run({"reencrypt", "context", "--json"}, nullptr, sealed_context({new_key, old_key}));
+  EXPECT_EQ(rotated.code, cli::exit_ok);
+  EXPECT_EQ(json::parse(rotated.out),
+            json::parse(R"({"resealed":1,"current":0,"unopened":1,"changed":0})"));
+  // The old key can go now.
+  EXPECT_EQ(context_with(sealed_context({new_key}), false), turns);
+  const Result again = run({"reencrypt", "context"}, nullptr, sealed_context({new_key}));
+  EXPECT_THAT(again.out, HasSubstr("resealed 0, already current 1"));
+
+  const Result not_sealed = run({"reencrypt", "metadata"}, nullptr, sealed_context({new_key}));
+  EXPECT_EQ(not_sealed.code, cli::exit_usage);
+  EXPECT_THAT(not_sealed.err, HasSubstr("metadata in CACHE_ENCRYPT"));
 }
 
 TEST_F(CliCommands, StatsCountsKeysPerNamespace) {
