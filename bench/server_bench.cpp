@@ -182,15 +182,7 @@ double library_ops(const bench::ValkeyProcess& valkey,
 
 std::string lua_post(const std::filesystem::path& dir, const std::string& name,
                      const std::string& body) {
-  const auto path = dir / (name + ".lua");
-  std::string escaped;
-  for (char c : body) {
-    if (c == '\\' || c == '"') escaped += '\\';
-    escaped += c;
-  }
-  std::ofstream(path) << "wrk.method = \"POST\"\nwrk.body = \"" << escaped
-                      << "\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n";
-  return path.string();
+  return lua_request(dir, name, "POST", body);
 }
 
 pid_t start_nginx(const std::filesystem::path& dir, std::uint16_t port) {

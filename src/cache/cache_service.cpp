@@ -266,10 +266,16 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
 
   // Session commands surface their errors, but are still timed.
   Task<valkey::resp::Value> session_command(Command command) {
-    NamespaceStats& stats = this->stats.of(ns::session);
+    co_return co_await timed_strict(state, stats.of(ns::session), std::move(command),
+                                    session_options());
+  }
+
+  // One command whose failure reaches the caller, timed and counted in `stats`.
+  static Task<valkey::resp::Value> timed_strict(valkey::Client& store, NamespaceStats& stats,
+                                                Command command, valkey::RequestOptions options) {
     const auto start = Clock::now();
     try {
-      auto reply = co_await state.command(std::move(command), session_options());
+      auto reply = co_await store.command(std::move(command), options);
       stats.latency.record(Clock::now() - start);
       co_return reply;
     } catch (const valkey::Error& e) {
@@ -343,16 +349,7 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
   // A get_or_fetch step taken by a caller outside it: timed and counted like soft(), but
   // the failure reaches the caller.
   Task<valkey::resp::Value> strict(NamespaceStats& stats, Command command) {
-    const auto start = Clock::now();
-    try {
-      auto reply = co_await client.command(std::move(command), cache_options());
-      stats.latency.record(Clock::now() - start);
-      co_return reply;
-    } catch (const valkey::Error& e) {
-      if (e.code() != valkey::errc::cancelled) ++stats.errors;
-      stats.latency.record(Clock::now() - start);
-      throw;
-    }
+    co_return co_await timed_strict(client, stats, std::move(command), cache_options());
   }
 
   Task<std::optional<FetchEnvelope>> read_envelope_strictly(NamespaceStats& stats,
