@@ -415,6 +415,51 @@ TEST_F(GatewayTest, IdleAndSlowClientsAreCutOff) {
   EXPECT_LT(std::chrono::steady_clock::now() - start_time, 5s);
 }
 
+TEST_F(GatewayTest, ASlowBodyIsCutOffByTheReadTimeout) {
+  start({{"OPENCODE_CACHE_READ_TIMEOUT_MS", "200"}});
+  const auto start_time = std::chrono::steady_clock::now();
+  // The head is complete, the body promised is never sent in full.
+  const auto slow = client().raw(
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 100\r\n\r\n{\"model\":");
+  EXPECT_NE(slow.error, "");
+  EXPECT_LT(std::chrono::steady_clock::now() - start_time, 5s);
+  EXPECT_EQ(upstream.calls(), 0u);
+}
+
+TEST_F(GatewayTest, PipelinedRequestsAreAnsweredInOrderOnOneConnection) {
+  start();
+  const std::string body = chat_body("pipelined", false);
+  const std::string post =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+      "Content-Type: application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  HttpClient http = client();
+  // Three requests in one write: a miss, the same again (a hit), then a health check.
+  const auto first = http.raw(post + post + "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  const auto second = http.next_response();
+  const auto third = http.next_response();
+  EXPECT_EQ(first.status, 200);
+  EXPECT_EQ(first.header("x-cache"), "MISS");
+  EXPECT_EQ(second.status, 200);
+  EXPECT_EQ(second.header("x-cache"), "HIT");
+  EXPECT_EQ(second.body, first.body);
+  EXPECT_EQ(third.status, 200);
+  EXPECT_EQ(third.body, R"({"status":"ok"})");
+  EXPECT_EQ(upstream.calls(), 1u);
+}
+
+TEST_F(GatewayTest, AClientAskingToCloseGetsConnectionCloseAndAnEnd) {
+  start();
+  HttpClient http = client();
+  const auto answer = http.raw("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(answer.status, 200);
+  EXPECT_EQ(answer.header("connection"), "close");
+  EXPECT_EQ(answer.header("content-length"), "15");
+  // The gateway closed its side: the next read on the connection ends.
+  EXPECT_NE(http.next_response().error, "");
+}
+
 TEST_F(GatewayTest, MetricsCountRequestsByRouteStatusAndCacheResult) {
   start();
   HttpClient http = client();

@@ -1,7 +1,5 @@
 #include "server/api/dispatcher.hpp"
 
-#include <unistd.h>
-
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -12,12 +10,14 @@
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/serializer.hpp>
 #include <cstdio>
 
 #include "opencode_cache/cache/cache_service.hpp"
 #include "opencode_cache/ratelimit/headers.hpp"
 #include "opencode_cache/ratelimit/rate_limiter.hpp"
 #include "opencode_cache/valkey/client.hpp"
+#include "server/api/log_writer.hpp"
 #include "server/app/app_api.hpp"
 #include "server/dashboard/dashboard_page.hpp"
 #include "server/flow/cache_controls.hpp"
@@ -142,11 +142,19 @@ char ascii_lower(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
 }
 
-void log_line(const boost::json::object& fields) {
-  std::string line = boost::json::serialize(fields);
-  line += '\n';
-  // One write per line: lines from several threads do not interleave.
-  [[maybe_unused]] const auto written = ::write(STDERR_FILENO, line.data(), line.size());
+// Serialises `fields` as one line for `log`, through a buffer on the stack.
+void log_line(LogWriter& log, const boost::json::object& fields) {
+  boost::json::serializer serializer;
+  serializer.reset(&fields);
+  std::array<char, 2048> chunk;
+  std::string_view first = serializer.read(chunk.data(), chunk.size());
+  if (serializer.done()) {
+    log.write_line(first);
+    return;
+  }
+  std::string line(first);
+  while (!serializer.done()) line += serializer.read(chunk.data(), chunk.size());
+  log.write_line(line);
 }
 
 // What the cached flow decided, for the response headers, metrics and logs.
@@ -164,6 +172,7 @@ struct Dispatcher::Impl {
         config(cfg),
         registry(reg),
         metrics(reg.of(thread)),
+        log(ex),
         client(ex, cfg.valkey),
         state_client(cfg.valkey_state ? std::make_unique<valkey::Client>(ex, *cfg.valkey_state)
                                       : nullptr),
@@ -190,6 +199,7 @@ struct Dispatcher::Impl {
   const ServerConfig& config;
   MetricsRegistry& registry;
   ThreadMetrics& metrics;
+  LogWriter log;
   valkey::Client client;
   std::unique_ptr<valkey::Client> state_client;  // VALKEY_STATE_URL's, when set
   cache::CacheService cache;
@@ -278,7 +288,7 @@ struct Dispatcher::Impl {
     fields["msg"] = "request failed";
     fields["id"] = request.id;
     fields["error"] = what;
-    log_line(fields);
+    log_line(log, fields);
   }
 
   void log_request(const Request& request, const http::Route& route,
@@ -306,7 +316,7 @@ struct Dispatcher::Impl {
       fields["target"] = request.target;
       fields["body_bytes"] = request.body.size();
     }
-    log_line(fields);
+    log_line(log, fields);
   }
 
   Task<void> dispatch(const http::Route& route, Request& request, RecordingResponder& responder,
@@ -727,6 +737,7 @@ void Dispatcher::begin_drain() {
 
 void Dispatcher::close() {
   impl_->closed = true;
+  impl_->log.flush();
   impl_->stats_timer.cancel();
   impl_->app.close();
   impl_->pool.close_idle();

@@ -1,17 +1,19 @@
 #include "server/http/connection.hpp"
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/chunk_encode.hpp>
-#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 
+#include "server/http/connection_deadline.hpp"
 #include "server/http/error_response.hpp"
+#include "server/http/response_head.hpp"
 #include "server/http/route.hpp"
 
 namespace opencode_cache::server::http {
@@ -47,92 +49,130 @@ const std::string* find_header(const Headers& headers, std::string_view lower_na
 
 namespace {
 
+using tcp = asio::ip::tcp;
+using Parser = bhttp::request_parser<bhttp::string_body>;
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+// Room for a whole typical request up front: reads go into the buffer's free capacity, and a
+// request read in 512-byte pieces would take a trip through the loop for each.
+constexpr std::size_t initial_read_capacity = 8 * 1024;
+constexpr std::size_t max_read_size = 64 * 1024;
 
-std::string lower(std::string_view text) {
+// Header names are ASCII; std::tolower would consult the locale for every byte.
+std::string ascii_lower(std::string_view text) {
   std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+  }
   return out;
 }
 
-template <class Message>
-void apply_headers(Message& message, const Headers& headers) {
-  for (const auto& [name, value] : headers) message.insert(name, value);
+std::array<asio::const_buffer, 2> gather(std::string_view first, std::string_view second) {
+  return {asio::buffer(first.data(), first.size()), asio::buffer(second.data(), second.size())};
 }
 
-class BeastResponder final : public Responder {
+std::array<asio::const_buffer, 3> chunk(std::string_view size_line, std::string_view bytes) {
+  return {asio::buffer(size_line.data(), size_line.size()),
+          asio::buffer(bytes.data(), bytes.size()),
+          asio::buffer(chunk_end.data(), chunk_end.size())};
+}
+
+// Writes each response straight to the socket: the head built in the connection's scratch
+// buffer, sent with the body in one gather write.
+class SocketResponder final : public Responder {
  public:
-  BeastResponder(beast::tcp_stream& stream, const ServerConfig& config, bool keep_alive,
-                 std::string request_id)
-      : stream_(stream), config_(config), keep_alive_(keep_alive), id_(std::move(request_id)) {}
+  SocketResponder(tcp::socket& socket, ConnectionDeadline& deadline, std::string& head,
+                  const ServerConfig& config, bool keep_alive, std::string_view request_id)
+      : socket_(socket),
+        deadline_(deadline),
+        head_(head),
+        config_(config),
+        keep_alive_(keep_alive),
+        id_(request_id) {}
 
   Task<void> send(int status, Headers headers, std::string body) override {
-    bhttp::response<bhttp::string_body> response(static_cast<bhttp::status>(status), 11);
-    apply_headers(response, headers);
-    response.set("x-request-id", id_);
-    response.keep_alive(keep_alive_);
-    response.body() = std::move(body);
-    response.prepare_payload();
+    ResponseHeadOptions options;
+    options.keep_alive = keep_alive_;
+    options.content_length = body.size();
+    options.request_id = id_;
+    head_.clear();
+    append_response_head(status, headers, options, head_);
     started_ = true;
-    stream_.expires_after(config_.write_timeout);
-    co_await bhttp::async_write(stream_, response, asio::use_awaitable);
+    const auto buffers = gather(head_, body);
+    co_await write_all(buffers);
     finished_ = true;
   }
 
   Task<void> begin(int status, Headers headers) override {
-    bhttp::response<bhttp::empty_body> response(static_cast<bhttp::status>(status), 11);
-    apply_headers(response, headers);
-    response.set("x-request-id", id_);
-    response.keep_alive(keep_alive_);
-    response.chunked(true);
-    bhttp::response_serializer<bhttp::empty_body> serializer(response);
+    ResponseHeadOptions options;
+    options.keep_alive = keep_alive_;
+    options.chunked = true;
+    options.request_id = id_;
+    head_.clear();
+    append_response_head(status, headers, options, head_);
     started_ = true;
-    stream_.expires_after(config_.write_timeout);
-    co_await bhttp::async_write_header(stream_, serializer, asio::use_awaitable);
+    const auto buffers = gather(head_, {});
+    co_await write_all(buffers);
   }
 
   Task<void> write(std::string_view bytes) override {
     if (bytes.empty()) co_return;
-    stream_.expires_after(config_.write_timeout);
-    co_await asio::async_write(stream_, bhttp::make_chunk(asio::buffer(bytes.data(), bytes.size())),
-                               asio::use_awaitable);
+    char size_line[24];
+    const auto buffers = chunk(chunk_size_line(bytes.size(), size_line), bytes);
+    co_await write_all(buffers);
   }
 
   Task<void> end() override {
-    stream_.expires_after(config_.write_timeout);
-    co_await asio::async_write(stream_, bhttp::make_chunk_last(), asio::use_awaitable);
+    const auto buffers = gather(last_chunk, {});
+    co_await write_all(buffers);
     finished_ = true;
   }
 
   void reset() override {
     error_code ignored;
-    stream_.socket().set_option(asio::socket_base::linger(true, 0), ignored);
-    stream_.socket().close(ignored);
+    socket_.set_option(asio::socket_base::linger(true, 0), ignored);
+    socket_.close(ignored);
     reset_ = true;
   }
 
   bool started() const override { return started_; }
-  bool usable() const { return finished_ && !reset_ && stream_.socket().is_open(); }
+  bool usable() const { return finished_ && !reset_ && socket_.is_open(); }
 
  private:
-  beast::tcp_stream& stream_;
+  // Throws boost::system::system_error when the client is gone or the write timed out.
+  template <class Buffers>
+  Task<void> write_all(const Buffers& buffers) {
+    deadline_.expires_after(config_.write_timeout);
+    co_await asio::async_write(socket_, buffers, asio::use_awaitable);
+    deadline_.clear();
+  }
+
+  tcp::socket& socket_;
+  ConnectionDeadline& deadline_;
+  std::string& head_;
   const ServerConfig& config_;
   bool keep_alive_;
-  std::string id_;
+  std::string_view id_;
   bool started_ = false;
   bool finished_ = false;
   bool reset_ = false;
 };
 
-Task<void> send_error(beast::tcp_stream& stream, int status, std::string_view message,
-                      ErrorStyle style) {
-  bhttp::response<bhttp::string_body> response(static_cast<bhttp::status>(status), 11);
-  response.set(bhttp::field::content_type, "application/json");
-  response.keep_alive(false);
-  response.body() = error_body_for(style, status, message);
-  response.prepare_payload();
-  stream.expires_after(std::chrono::seconds(5));
-  co_await bhttp::async_write(stream, response, tuple_awaitable);
+Task<void> send_error(tcp::socket& socket, int status, std::string_view message, ErrorStyle style) {
+  Headers headers;
+  headers.emplace_back("content-type", "application/json");
+  const std::string body = error_body_for(style, status, message);
+  ResponseHeadOptions options;
+  options.keep_alive = false;
+  options.content_length = body.size();
+  std::string head;
+  append_response_head(status, headers, options, head);
+  ConnectionDeadline deadline(socket.get_executor(), [&socket] {
+    error_code ignored;
+    socket.close(ignored);
+  });
+  deadline.expires_after(std::chrono::seconds(5));
+  const auto buffers = gather(head, body);
+  co_await asio::async_write(socket, buffers, tuple_awaitable);
 }
 
 Request to_request(bhttp::request<bhttp::string_body>&& message, std::string id, std::string peer) {
@@ -140,7 +180,7 @@ Request to_request(bhttp::request<bhttp::string_body>&& message, std::string id,
   request.method = std::string(message.method_string());
   request.target = std::string(message.target());
   for (const auto& field : message) {
-    request.headers.emplace_back(lower(field.name_string()), std::string(field.value()));
+    request.headers.emplace_back(ascii_lower(field.name_string()), std::string(field.value()));
   }
   request.body = std::move(message.body());
   request.id = std::move(id);
@@ -154,7 +194,7 @@ int status_for_read_error(const error_code& ec) {
   if (ec == bhttp::error::body_limit) return 413;
   if (ec == beast::error::timeout || ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
       ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
-      ec == bhttp::error::partial_message) {
+      ec == asio::error::bad_descriptor || ec == bhttp::error::partial_message) {
     return 0;
   }
   return 400;
@@ -168,6 +208,52 @@ std::string_view read_error_message(int status) {
   }
 }
 
+// Feeds the buffered bytes to the parser. need_more (or nothing consumed) means: read more.
+error_code parse_buffered(beast::flat_buffer& buffer, Parser& parser) {
+  error_code ec;
+  while (buffer.size() > 0 && !parser.is_done()) {
+    const std::size_t used = parser.put(buffer.data(), ec);
+    buffer.consume(used);
+    if (ec == bhttp::error::need_more) return {};
+    if (ec || used == 0) return ec;
+  }
+  return ec;
+}
+
+// What a read that ended early means for the request being read.
+error_code read_failure(const error_code& ec, Parser& parser, const ConnectionDeadline& deadline) {
+  if (deadline.expired()) return beast::error::timeout;
+  if (ec != asio::error::eof) return ec;
+  if (!parser.got_some()) return bhttp::error::end_of_stream;
+  error_code eof_error;
+  parser.put_eof(eof_error);
+  return eof_error ? eof_error : bhttp::error::partial_message;
+}
+
+// Reads one request: the head under the idle timeout (a connection waiting for its next
+// request, or a slowloris dribbling headers), the body under the read timeout. The bytes after
+// it stay in `buffer` for the next request.
+Task<error_code> read_request(tcp::socket& socket, beast::flat_buffer& buffer, Parser& parser,
+                              ConnectionDeadline& deadline, const ServerConfig& config,
+                              bool& idle) {
+  deadline.expires_after(config.idle_timeout);
+  for (;;) {
+    if (const error_code ec = parse_buffered(buffer, parser); ec) co_return ec;
+    if (parser.is_done()) break;
+    if (idle && parser.is_header_done()) {
+      idle = false;
+      deadline.expires_after(config.read_timeout);
+    }
+    auto [ec, bytes] = co_await socket.async_read_some(
+        buffer.prepare(beast::read_size(buffer, max_read_size)), tuple_awaitable);
+    if (ec) co_return read_failure(ec, parser, deadline);
+    buffer.commit(bytes);
+  }
+  idle = false;
+  deadline.clear();
+  co_return error_code{};
+}
+
 }  // namespace
 
 Task<void> serve_connection(asio::ip::tcp::socket socket, ConnectionContext& context) {
@@ -176,11 +262,16 @@ Task<void> serve_connection(asio::ip::tcp::socket socket, ConnectionContext& con
   socket.set_option(asio::ip::tcp::no_delay(true), ignored);
   const auto remote = socket.remote_endpoint(ignored);
   const std::string peer = remote.address().to_string();
-  beast::tcp_stream stream(std::move(socket));
+  ConnectionDeadline deadline(socket.get_executor(), [&socket] {
+    error_code ignored_close;
+    socket.close(ignored_close);
+  });
   beast::flat_buffer buffer;
+  buffer.reserve(initial_read_capacity);
+  std::string head;  // each response's head, built here: one allocation per connection
   bool idle = true;
   auto entry = context.connections.add([&] {
-    if (idle) stream.socket().close(ignored);
+    if (idle) socket.close(ignored);
   });
   struct Remove {
     ConnectionSet& set;
@@ -189,32 +280,23 @@ Task<void> serve_connection(asio::ip::tcp::socket socket, ConnectionContext& con
   } remove{context.connections, entry};
 
   while (!context.connections.draining()) {
-    bhttp::request_parser<bhttp::string_body> parser;
+    Parser parser;
     parser.header_limit(static_cast<std::uint32_t>(config.max_header_bytes));
     parser.body_limit(config.max_body_bytes);
     idle = true;
-    stream.expires_after(config.idle_timeout);
-    auto [head_error, head_bytes] =
-        co_await bhttp::async_read_header(stream, buffer, parser, tuple_awaitable);
-    idle = false;
-    if (!head_error && !parser.is_done()) {
-      stream.expires_after(config.read_timeout);
-      auto [body_error, body_bytes] =
-          co_await bhttp::async_read(stream, buffer, parser, tuple_awaitable);
-      head_error = body_error;
-    }
-    if (head_error) {
-      if (const int status = status_for_read_error(head_error); status != 0) {
+    if (const error_code read_error =
+            co_await read_request(socket, buffer, parser, deadline, config, idle)) {
+      if (const int status = status_for_read_error(read_error); status != 0) {
         // Once the request line is in (even if the head was refused for its Content-Length), the
         // route says whose shape; before it, the target is empty and the shape OpenAI's.
         const ErrorStyle style = error_style(route(config, parser.get().target()).endpoint);
-        co_await send_error(stream, status, read_error_message(status), style);
+        co_await send_error(socket, status, read_error_message(status), style);
       }
       break;
     }
     const bool keep_alive = parser.get().keep_alive() && !context.connections.draining();
     Request request = to_request(parser.release(), context.next_request_id(), peer);
-    BeastResponder responder(stream, config, keep_alive, request.id);
+    SocketResponder responder(socket, deadline, head, config, keep_alive, request.id);
     try {
       co_await context.handler.handle(request, responder);
     } catch (const boost::system::system_error&) {
@@ -223,16 +305,13 @@ Task<void> serve_connection(asio::ip::tcp::socket socket, ConnectionContext& con
     }
     if (!keep_alive || !responder.usable()) break;
   }
-  if (stream.socket().is_open()) {
-    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-  }
+  if (socket.is_open()) socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
 }
 
 Task<void> refuse_connection(asio::ip::tcp::socket socket) {
-  beast::tcp_stream stream(std::move(socket));
-  co_await send_error(stream, 503, "too many connections", ErrorStyle::openai);
+  co_await send_error(socket, 503, "too many connections", ErrorStyle::openai);
   error_code ignored;
-  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
 }
 
 }  // namespace opencode_cache::server::http

@@ -92,6 +92,10 @@ HttpResponse HttpClient::raw(const std::string& bytes) {
   return impl_->read_response();
 }
 
+HttpResponse HttpClient::next_response() {
+  return impl_->read_response();
+}
+
 std::string HttpClient::read_head_and_close(const std::string& target, const std::string& body,
                                             std::size_t bytes) {
   impl_->ensure_connected();

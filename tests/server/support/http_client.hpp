@@ -33,6 +33,8 @@ class HttpClient {
   }
   // Sends raw bytes; the answer is read as a response.
   HttpResponse raw(const std::string& bytes);
+  // Reads the next response on the connection (after raw() sent several requests at once).
+  HttpResponse next_response();
   // Sends a request and reads only the response head and `bytes` body bytes, then closes.
   std::string read_head_and_close(const std::string& target, const std::string& body,
                                   std::size_t bytes);
