@@ -90,5 +90,20 @@ TEST(LogWriter, WhatIsLeftIsWrittenWhenTheWriterGoes) {
   EXPECT_EQ(joined(pipe.reads()), "last words\n");
 }
 
+TEST(LogWriter, ALineIsOneJsonObjectWithItsStringsEscaped) {
+  Pipe pipe;
+  boost::asio::io_context io;
+  LogWriter log(io.get_executor(), pipe.write_end());
+  log.line()
+      .field("msg", "say \"hi\"\\now\n")
+      .field("status", std::int64_t{-42})
+      .field("gone", true)
+      .field("bell", std::string_view("\x07", 1));
+  log.flush();
+  EXPECT_EQ(joined(pipe.reads()),
+            "{\"msg\":\"say \\\"hi\\\"\\\\now\\n\",\"status\":-42,\"gone\":true,"
+            "\"bell\":\"\\u0007\"}\n");
+}
+
 }  // namespace
 }  // namespace opencode_cache::server::api

@@ -7,10 +7,8 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
-#include <boost/json/serializer.hpp>
 #include <cstdio>
 
 #include "opencode_cache/cache/cache_service.hpp"
@@ -142,21 +140,6 @@ char ascii_lower(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
 }
 
-// Serialises `fields` as one line for `log`, through a buffer on the stack.
-void log_line(LogWriter& log, const boost::json::object& fields) {
-  boost::json::serializer serializer;
-  serializer.reset(&fields);
-  std::array<char, 2048> chunk;
-  std::string_view first = serializer.read(chunk.data(), chunk.size());
-  if (serializer.done()) {
-    log.write_line(first);
-    return;
-  }
-  std::string line(first);
-  while (!serializer.done()) line += serializer.read(chunk.data(), chunk.size());
-  log.write_line(line);
-}
-
 // What the cached flow decided, for the response headers, metrics and logs.
 struct Lookup {
   Lookup() = default;
@@ -213,6 +196,8 @@ struct Dispatcher::Impl {
   gateway::ReplayUsage replay_usage;
   flow::SharedFlights shared;
   asio::steady_timer stats_timer;
+  std::string last_credential;  // scope_for's last argument and answer
+  std::string last_scope;
   bool closed = false;
 
   static flow::SharedFlightConfig shared_flight_config(const ServerConfig& cfg) {
@@ -282,41 +267,36 @@ struct Dispatcher::Impl {
   }
 
   void log_error(const Request& request, std::string_view what) {
-    boost::json::object fields;
-    fields["ts"] = now_ms();
-    fields["level"] = "error";
-    fields["msg"] = "request failed";
-    fields["id"] = request.id;
-    fields["error"] = what;
-    log_line(log, fields);
+    log.line()
+        .field("ts", now_ms())
+        .field("level", "error")
+        .field("msg", "request failed")
+        .field("id", request.id)
+        .field("error", what);
   }
 
   void log_request(const Request& request, const http::Route& route,
                    const RecordingResponder& responder, CacheResult cache_result,
                    const std::string& user, Clock::duration took, bool client_gone) {
-    // One line per request: its fields live in a buffer on the stack, not in a dozen
-    // allocations.
-    std::array<unsigned char, 2048> arena;
-    boost::json::monotonic_resource memory(arena.data(), arena.size());
-    boost::json::object fields(&memory);
-    fields["ts"] = now_ms();
-    fields["level"] = "info";
-    fields["msg"] = "request";
-    fields["id"] = request.id;
-    fields["method"] = request.method;
-    fields["route"] = route.name;
-    if (route.provider != nullptr) fields["provider"] = route.provider->name;
-    fields["status"] = responder.status();
-    if (cache_result != CacheResult::none) fields["cache"] = name_of(cache_result);
-    if (!user.empty()) fields["user"] = user;
-    fields["duration_us"] = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
-    if (client_gone) fields["client_gone"] = true;
-    if (responder.was_reset()) fields["reset"] = true;
+    LogLine line = log.line();
+    line.field("ts", now_ms())
+        .field("level", "info")
+        .field("msg", "request")
+        .field("id", request.id)
+        .field("method", request.method)
+        .field("route", route.name);
+    if (route.provider != nullptr) line.field("provider", route.provider->name);
+    line.field("status", std::int64_t{responder.status()});
+    if (cache_result != CacheResult::none) line.field("cache", name_of(cache_result));
+    if (!user.empty()) line.field("user", user);
+    line.field("duration_us",
+               std::int64_t{std::chrono::duration_cast<std::chrono::microseconds>(took).count()});
+    if (client_gone) line.field("client_gone", true);
+    if (responder.was_reset()) line.field("reset", true);
     if (config.debug_log) {
-      fields["target"] = request.target;
-      fields["body_bytes"] = request.body.size();
+      line.field("target", request.target)
+          .field("body_bytes", static_cast<std::int64_t>(request.body.size()));
     }
-    log_line(log, fields);
   }
 
   Task<void> dispatch(const http::Route& route, Request& request, RecordingResponder& responder,
@@ -520,6 +500,17 @@ struct Dispatcher::Impl {
     flights.erase(plan.flight_key, flight.get());
   }
 
+  // A client sends the same credential with every request: its hash is kept for the next one.
+  std::string scope_for(const std::string& credential, const std::string& user) {
+    if (scope_mode != gateway::ScopeMode::credential) {
+      return gateway::scope_for(scope_mode, credential, user);
+    }
+    if (!last_scope.empty() && credential == last_credential) return last_scope;
+    last_credential = credential;
+    last_scope = gateway::scope_for(scope_mode, credential, user);
+    return last_scope;
+  }
+
   Task<void> cached(const http::Route& route, Request& request, Responder& responder,
                     Lookup& lookup, const std::string& user) {
     boost::json::value body;
@@ -541,7 +532,7 @@ struct Dispatcher::Impl {
     const http::ErrorStyle style = error_style(route);
     const flow::CacheControls controls = flow::cache_controls(request.headers);
     const std::string credential = flow::upstream_credential(*route.provider, request.headers);
-    const std::string scope = gateway::scope_for(scope_mode, credential, user);
+    const std::string scope = scope_for(credential, user);
     gateway::KeyInput input;
     input.api = api_name(route.endpoint);
     input.provider = route.provider->name;

@@ -5,6 +5,7 @@
 
 #include <boost/asio/post.hpp>
 #include <cerrno>
+#include <charconv>
 
 namespace opencode_cache::server::api {
 
@@ -31,7 +32,67 @@ std::size_t atomic_prefix(std::string_view bytes) {
   return first_newline == std::string_view::npos ? bytes.size() : first_newline + 1;
 }
 
+void append_json_string(std::string_view text, std::string& out) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out += '"';
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (byte < 0x20) {
+      out += "\\u00";
+      out += hex[byte >> 4];
+      out += hex[byte & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
 }  // namespace
+
+LogLine::LogLine(LogWriter& writer) : writer_(writer), out_(writer.buffer_) {
+  out_ += '{';
+}
+
+LogLine::~LogLine() {
+  out_ += '}';
+  writer_.line_ended();
+}
+
+void LogLine::name(std::string_view name) {
+  if (!first_) out_ += ',';
+  first_ = false;
+  append_json_string(name, out_);
+  out_ += ':';
+}
+
+LogLine& LogLine::field(std::string_view name, std::string_view value) {
+  this->name(name);
+  append_json_string(value, out_);
+  return *this;
+}
+
+LogLine& LogLine::field(std::string_view name, std::int64_t value) {
+  this->name(name);
+  char digits[24];
+  out_.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
+  return *this;
+}
+
+LogLine& LogLine::field(std::string_view name, bool value) {
+  this->name(name);
+  out_ += value ? "true" : "false";
+  return *this;
+}
 
 LogWriter::LogWriter(boost::asio::any_io_executor executor, int fd)
     : executor_(std::move(executor)), fd_(fd) {}
@@ -42,6 +103,10 @@ LogWriter::~LogWriter() {
 
 void LogWriter::write_line(std::string_view line) {
   buffer_ += line;
+  line_ended();
+}
+
+void LogWriter::line_ended() {
   buffer_ += '\n';
   if (flush_posted_) return;
   flush_posted_ = true;

@@ -5,10 +5,36 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace opencode_cache::server::api {
+
+class LogWriter;
+
+// One JSON object on one line, written field by field straight into the writer's buffer (no
+// document built first); the line ends when the LogLine goes.
+class LogLine {
+ public:
+  explicit LogLine(LogWriter& writer);
+  ~LogLine();
+  LogLine(const LogLine&) = delete;
+  LogLine& operator=(const LogLine&) = delete;
+
+  LogLine& field(std::string_view name, std::string_view value);
+  LogLine& field(std::string_view name, const char* value) {
+    return field(name, std::string_view(value));
+  }
+  LogLine& field(std::string_view name, std::int64_t value);
+  LogLine& field(std::string_view name, bool value);
+
+ private:
+  void name(std::string_view name);
+  LogWriter& writer_;
+  std::string& out_;
+  bool first_ = true;
+};
 
 class LogWriter {
  public:
@@ -19,10 +45,13 @@ class LogWriter {
 
   // One line, without its newline; written at the end of this loop turn.
   void write_line(std::string_view line);
+  LogLine line() { return LogLine(*this); }
   // Writes what is buffered now (at shutdown, or before an abort).
   void flush();
 
  private:
+  friend class LogLine;
+  void line_ended();
   boost::asio::any_io_executor executor_;
   int fd_;
   std::string buffer_;
