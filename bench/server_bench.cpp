@@ -2,6 +2,7 @@
 //   gateway_hit_rps             cache hits/s (wrk, 64 keep-alive connections, a 2 KB completion)
 //                               vs nginx serving the same 2 KB from a file; one worker each
 //   gateway_hit_p99_us          their p99 latencies
+//   gateway_hit_share           the share of that run answered as HIT (must be 1: not BYPASS)
 //   gateway_replay_ops          replays/s of a cached 200-chunk stream (and gateway_replay_mb_s)
 //   api_session_patch_ops       PATCH /api/sessions/{id} per second (wrk), beside the library's
 //                               update_session on the same Valkey (64 callers, one Client)
@@ -33,6 +34,7 @@
 #include <iostream>
 #include <map>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "bench_report.hpp"
@@ -203,6 +205,26 @@ pid_t start_nginx(const std::filesystem::path& dir, std::uint16_t port) {
                (dir / "nginx.stdout").string());
 }
 
+// The gateway's count of chat completion answers, by cache result, from /metrics.
+struct CacheCounts {
+  double hits = 0;
+  double all = 0;
+};
+
+CacheCounts chat_cache_counts(std::uint16_t port) {
+  const std::string text = HttpClient(port).request("GET", "/metrics").body;
+  const std::string prefix = R"(opencode_cache_requests_total{route="/v1/chat/completions",)";
+  CacheCounts counts;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with(prefix)) continue;
+    const double value = std::stod(line.substr(line.rfind(' ') + 1));
+    counts.all += value;
+    if (line.find(R"(cache="HIT")") != std::string::npos) counts.hits += value;
+  }
+  return counts;
+}
+
 double rss_mb(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   std::string line;
@@ -266,13 +288,19 @@ int main(int argc, char** argv) {
     const std::uint16_t nginx_port = free_port();
     const pid_t nginx = start_nginx(dir, nginx_port);
     wait_for(nginx_port, "/body.json", "nginx");
+    const CacheCounts before = chat_cache_counts(port);
     const WrkResult ours = wrk(url, lua_post(dir, "hit", hit_request), seconds);
+    const CacheCounts after = chat_cache_counts(port);
     const WrkResult theirs =
         wrk("http://127.0.0.1:" + std::to_string(nginx_port) + "/body.json", "", seconds);
     stop(nginx);
     report.add("gateway_hit_rps", ours.rps, "req/s", "nginx_file_rps", theirs.rps);
     report.add("gateway_hit_p99_us", ours.p99_us, "us", "nginx_file_p99_us", theirs.p99_us);
     report.add("gateway_hit_body_bytes", static_cast<double>(hit.body.size()), "B");
+    // Every request of the run must have been a hit: a Valkey too slow to answer would turn
+    // hits into calls upstream (BYPASS), and the figure above would measure those instead.
+    report.add("gateway_hit_share", (after.hits - before.hits) / (after.all - before.all), "ratio",
+               "all_requests", 1.0);
 
     // A cached stream of 200 content chunks, replayed.
     const std::string stream_request = testing::chat_body("replay", true, "long-200");

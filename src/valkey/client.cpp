@@ -387,11 +387,14 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   // the number of commands it touched: one dropped connection must not open the breaker.
   // Answers (error replies included) are successes; everything else (cancelled, refused before
   // sending, lost with its connection, closed) says nothing about the server and is neutral.
-  void record_outcome(std::error_code code) {
+  // So is a deadline the caller chose shorter than the command timeout (a rate-limit
+  // decision's 100 ms): under a burst every such command in flight can pass it together, and
+  // opening the breaker then would turn every cache hit into a call upstream.
+  void record_outcome(std::error_code code, bool full_budget) {
     const auto now = CircuitBreaker::Clock::now();
     if (!code) {
       breaker.record_success(now);
-    } else if (code == errc::timeout) {
+    } else if (code == errc::timeout && full_budget) {
       breaker.record_failure(now);
     } else {
       breaker.record_neutral();
@@ -410,8 +413,9 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     // From here every outcome reaches the breaker, so that a half-open probe is never lost.
     // One coroutine from here to the reply: every frame costs an allocation per command.
     std::optional<Error> failure;
+    const auto deadline_at = deadline_of(options);
+    const bool full_budget = has_full_budget(options);
     try {
-      const auto deadline_at = deadline_of(options);
       enqueue(request, options);
       const AbandonUnlessDone abandon_unless_done{mux, *request};
       start_loop();
@@ -444,12 +448,12 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
         }
       }
       if (request->error) throw Error(request->error, request->error_detail);
-      record_outcome({});
+      record_outcome({}, full_budget);
       co_return std::move(request->replies);
     } catch (const Error& e) {
       failure = e;
     }
-    record_outcome(failure->code());
+    record_outcome(failure->code(), full_budget);
     // As above, never fail inline; but a cancelled caller gets its answer at once: it asked
     // to stop, and a further co_await would only throw Asio's operation_aborted.
     if (failure->code() != errc::cancelled) {
@@ -552,6 +556,14 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     if (options.deadline != asio::steady_timer::time_point{}) return options.deadline;
     const auto timeout = options.timeout.count() > 0 ? options.timeout : config.command_timeout;
     return asio::steady_timer::clock_type::now() + timeout;
+  }
+
+  // Whether the command may wait as long as the client's command timeout.
+  bool has_full_budget(const RequestOptions& options) const {
+    if (options.deadline != asio::steady_timer::time_point{}) {
+      return options.deadline - asio::steady_timer::clock_type::now() >= config.command_timeout;
+    }
+    return options.timeout.count() == 0 || options.timeout >= config.command_timeout;
   }
 
   // Whatever way the caller leaves (reply, deadline, cancellation, an exception), its request

@@ -165,6 +165,61 @@ TEST_F(ClientBreaker, FailsFastWhileOpenAndClosesAfterRecovery) {
   EXPECT_THAT(lines, ::testing::Contains(::testing::HasSubstr("event=breaker_closed")));
 }
 
+valkey::Command get_command(std::string_view key) {
+  valkey::Command command("GET");
+  command.arg(key);
+  return command;
+}
+
+// Rate-limit decisions carry a deadline far shorter than the command timeout; when Valkey
+// stalls, every one in flight passes it together. That is the callers' impatience, not the
+// server failing: the breaker stays closed, and cache reads go on when it answers again.
+// Commands that waited the whole command timeout still open it.
+TEST_F(ClientBreaker, ShortCallerDeadlinesPassingTogetherDoNotOpenIt) {
+  auto& valkey = server();
+  valkey::ClientConfig config;
+  config.host = valkey.host();
+  config.port = valkey.port();
+  config.command_timeout = 300ms;
+  config.breaker = {.consecutive_failures = 3, .cool_down = 10s};
+  run_async([&](Executor ex) -> awaitable<void> {
+    valkey::Client client(ex, config);
+    co_await client.set("k", "v");
+    valkey.pause();
+    valkey::RequestOptions impatient;
+    impatient.timeout = 20ms;
+    int timeouts = 0;
+    int done = 0;
+    for (int i = 0; i < 10; ++i) {
+      boost::asio::co_spawn(
+          ex,
+          [&]() -> awaitable<void> {
+            try {
+              co_await client.command(get_command("k"), impatient);
+            } catch (const valkey::Error& e) {
+              if (e.code() == valkey::errc::timeout) ++timeouts;
+            }
+            ++done;
+          },
+          boost::asio::detached);
+    }
+    co_await wait_until([&] { return done == 10; });
+    EXPECT_EQ(timeouts, 10);
+    EXPECT_EQ(client.breaker_state(), State::closed);
+    // The whole command timeout, three times in a row: the server is failing.
+    for (int i = 0; i < 3; ++i) {
+      try {
+        co_await client.get("k");
+        ADD_FAILURE() << "the server is paused";
+      } catch (const valkey::Error& e) {
+        EXPECT_EQ(e.code(), valkey::errc::timeout);
+      }
+    }
+    EXPECT_EQ(client.breaker_state(), State::open);
+    valkey.resume();
+  });
+}
+
 // A dropped connection under load is one failure, however many commands it touched: cache
 // reads that fail fast while reconnecting must not open the breaker (found by the fault suite).
 TEST_F(ClientBreaker, OneDroppedConnectionUnderLoadDoesNotOpenIt) {
