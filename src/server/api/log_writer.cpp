@@ -32,28 +32,37 @@ std::size_t atomic_prefix(std::string_view bytes) {
   return first_newline == std::string_view::npos ? bytes.size() : first_newline + 1;
 }
 
-void append_json_string(std::string_view text, std::string& out) {
+bool needs_escape(char c) {
+  return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
+}
+
+void append_escape(char c, std::string& out) {
   static constexpr char hex[] = "0123456789abcdef";
-  out += '"';
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (byte < 0x20) {
+  const auto byte = static_cast<unsigned char>(c);
+  switch (c) {
+    case '"': out += "\\\""; return;
+    case '\\': out += "\\\\"; return;
+    case '\n': out += "\\n"; return;
+    case '\r': out += "\\r"; return;
+    case '\t': out += "\\t"; return;
+    default:
       out += "\\u00";
       out += hex[byte >> 4];
       out += hex[byte & 0xf];
-    } else {
-      out += c;
-    }
   }
+}
+
+// Runs of plain bytes are copied at once: ids, routes and names rarely need an escape.
+void append_json_string(std::string_view text, std::string& out) {
+  out += '"';
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (!needs_escape(text[i])) continue;
+    out.append(text.data() + run, i - run);
+    append_escape(text[i], out);
+    run = i + 1;
+  }
+  out.append(text.data() + run, text.size() - run);
   out += '"';
 }
 
