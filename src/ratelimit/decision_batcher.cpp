@@ -54,7 +54,8 @@ void DecisionBatch::wake_all(PendingDecision::State state, std::vector<ScriptRep
   }
 }
 
-DecisionBatcher::DecisionBatcher(std::size_t max_batch) : max_batch_(std::max<std::size_t>(1, max_batch)) {}
+DecisionBatcher::DecisionBatcher(std::size_t max_batch)
+    : max_batch_(std::max<std::size_t>(1, max_batch)) {}
 
 bool DecisionBatcher::enqueue(PendingDecision& pending) {
   pending.state = PendingDecision::State::queued;

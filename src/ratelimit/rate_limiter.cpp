@@ -1,6 +1,7 @@
 #include "opencode_cache/ratelimit/rate_limiter.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -152,13 +153,24 @@ struct RateLimiter::Impl : std::enable_shared_from_this<RateLimiter::Impl> {
       const LeaveUnlessAnswered leave{batcher, pending};
       const Timer wake(*this);
       pending.wake = [timer = &wake.get()] { timer->cancel(); };
-      const auto& cancellation = co_await asio::this_coro::cancellation_state;
+      const asio::cancellation_state cancellation = co_await asio::this_coro::cancellation_state;
       if (cancellation.cancelled() != asio::cancellation_type::none) throw cancelled();
       if (batcher.enqueue(pending)) {
         // Posted: every caller of this loop turn joins the batch before it is sent.
         asio::post(client.get_executor(), [self = shared_from_this()] { self->flush(); });
       }
-      co_await wake.get().async_wait(asio::as_tuple(asio::use_awaitable));
+      // The caller's cancellation leaves the batch at once, not when the caller next runs:
+      // a caller cancelled in the loop turn it asked in is never sent.
+      asio::cancellation_slot slot = cancellation.slot();
+      if (slot.is_connected()) {
+        slot.assign([this, &pending, timer = &wake.get()](asio::cancellation_type) {
+          batcher.abandon(pending);
+          timer->cancel();
+        });
+      }
+      co_await wake.get().async_wait(asio::bind_cancellation_slot(
+          asio::cancellation_slot(), asio::as_tuple(asio::use_awaitable)));
+      if (slot.is_connected()) slot.clear();
       if (pending.state == PendingDecision::State::queued ||
           pending.state == PendingDecision::State::sent) {
         // The caller stopped waiting: it wants no decision, and Valkey did nothing wrong.
@@ -168,9 +180,9 @@ struct RateLimiter::Impl : std::enable_shared_from_this<RateLimiter::Impl> {
     if (pending.state == PendingDecision::State::failed) std::rethrow_exception(pending.failure);
     if (pending.reply.server_error) throw valkey::ServerError(*pending.reply.server_error);
     const bool answered = pending.state == PendingDecision::State::answered;
-    std::vector<Decision> decisions = answered
-                                          ? from_reply(pending.limits, pending.reply)
-                                          : without_valkey(pending.limits, mode == ScriptMode::consume);
+    std::vector<Decision> decisions =
+        answered ? from_reply(pending.limits, pending.reply)
+                 : without_valkey(pending.limits, mode == ScriptMode::consume);
     count(decisions, mode, !answered);
     co_return decisions;
   }
@@ -232,7 +244,8 @@ struct RateLimiter::Impl : std::enable_shared_from_this<RateLimiter::Impl> {
       timer_->expires_at(asio::steady_timer::time_point::max());
     }
     ~Timer() {
-      if (owner_.spare_timers.size() < kept_timers) owner_.spare_timers.push_back(std::move(timer_));
+      if (owner_.spare_timers.size() < kept_timers)
+        owner_.spare_timers.push_back(std::move(timer_));
     }
     Timer(const Timer&) = delete;
     Timer& operator=(const Timer&) = delete;
