@@ -1,20 +1,21 @@
-// The rate limiter against a private valkey-server, beside valkey-benchmark running the very
-// same Lua script (EVALSHA, same keys and arguments) on the same server in the same run: the
-// reference is what the server itself can do with our script, so the ratio is the cost of
-// our client and limiter around it.
+// The rate limiter against a private valkey-server, beside two references on the same server
+// in the same run: the seed's TypeScript peer (--seed-peer=DIR, prepared by scripts/seed-peer;
+// its ratelimit_check_throughput), and valkey-benchmark running the very same Lua script for
+// one decision per call (EVALSHA, the arguments of a lone check): what the server can do with
+// one call per decision, which our batches (one call per loop turn) exceed.
 //
 // ratelimit_p50_us, ratelimit_p99_us: one coroutine awaiting one check() at a time, beside
 //   valkey-benchmark -c 1 EVALSHA <script> (one connection, one request at a time).
 // ratelimit_ops: 64 coroutines sharing one Client and RateLimiter, check("user", <one of 100k
 //   ids>) with the seed's user limit (sliding log, 60 per minute): every decision admits and
-//   writes, the costlier path. Beside valkey-benchmark -c 4 -P 16 (also 64 in flight).
+//   writes, the costlier path. Beside the seed peer; as ratelimit_ops_vs_evalsha beside
+//   valkey-benchmark -c 4 -P 16 (also 64 in flight).
 // ratelimit_many_ops: the same with check_many of user + provider (sliding log, one of 1000
 //   ids) + global (GCRA, one hot key), limits high enough that every request is admitted.
 // ratelimit_gcra_ops: check("global", "all"), one hot GCRA key, admitting.
 //
-// The seed's TypeScript (MULTI of ZREMRANGEBYSCORE, ZADD, ZCARD, EXPIRE on ioredis) made 32.9k
-// decisions/s on a 2-core machine. Before every run the server is flushed, so that every run
-// starts from empty sets. Runs alternate ours and the reference, and medians are reported.
+// The seed's TypeScript does a MULTI of ZREMRANGEBYSCORE, ZADD, ZCARD, EXPIRE on ioredis per
+// decision. Before every run the server is flushed, so that every run starts from empty sets. Runs alternate ours and the reference, and medians are reported.
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
