@@ -1,5 +1,6 @@
 #include "limit_script.hpp"
 
+#include <functional>
 #include <opencode_cache/embedded/rate_limit.hpp>
 #include <utility>
 
@@ -13,6 +14,7 @@ namespace {
 // The reply's leading value (the time) and the four values per limit.
 constexpr std::size_t header_values = 1;
 constexpr std::size_t values_per_limit = 4;
+constexpr std::size_t initial_slots = 64;
 
 std::uint64_t non_negative(const valkey::resp::Value& value) {
   const std::int64_t number = valkey::reply::to_integer(value);
@@ -27,6 +29,15 @@ std::chrono::milliseconds milliseconds(const valkey::resp::Value& value) {
   return std::chrono::milliseconds(non_negative(value));
 }
 
+[[noreturn]] void unexpected(const valkey::resp::Value& reply) {
+  throw valkey::Error(valkey::errc::unexpected_reply,
+                      "rate limit script returned " + valkey::resp::to_debug_string(reply));
+}
+
+std::size_t hash_of(std::string_view key) {
+  return std::hash<std::string_view>{}(key);
+}
+
 }  // namespace
 
 const valkey::Script& rate_limit_script() {
@@ -34,40 +45,79 @@ const valkey::Script& rate_limit_script() {
   return script;
 }
 
-ScriptCall begin_call(ScriptMode mode, std::optional<std::chrono::microseconds> now,
-                      std::string member_suffix) {
-  ScriptCall call;
-  call.args.reserve(6);
-  call.args.emplace_back(mode == ScriptMode::consume ? "consume" : "peek");
-  call.args.push_back(now ? std::to_string(now->count()) : std::string());
-  call.args.push_back(std::move(member_suffix));
-  return call;
+std::size_t ScriptBatch::key_index(const ResolvedLimit& limit) {
+  if (slots_.empty()) slots_.assign(initial_slots, 0);
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t slot = hash_of(limit.key) & mask;
+  for (; slots_[slot] != 0; slot = (slot + 1) & mask) {
+    if (call_.keys[slots_[slot] - 1] == limit.key) return slots_[slot];
+  }
+  call_.keys.push_back(limit.key);
+  key_configs_.emplace_back(to_string(limit.limit->algorithm));
+  key_configs_.push_back(std::to_string(limit.limit->window.count()));
+  key_configs_.push_back(std::to_string(limit.limit->max_requests));
+  const std::size_t index = call_.keys.size();  // KEYS are 1-based in Lua, as the slots are
+  slots_[slot] = static_cast<std::uint32_t>(index);
+  if (2 * index >= slots_.size()) {
+    // Twice the slots, rehashed: probes stay short however large the batch.
+    std::vector<std::uint32_t> grown(2 * slots_.size(), 0);
+    const std::size_t grown_mask = grown.size() - 1;
+    for (const std::uint32_t held : slots_) {
+      if (held == 0) continue;
+      std::size_t at = hash_of(call_.keys[held - 1]) & grown_mask;
+      while (grown[at] != 0) at = (at + 1) & grown_mask;
+      grown[at] = held;
+    }
+    slots_ = std::move(grown);
+  }
+  return index;
 }
 
-void add_limit(ScriptCall& call, std::string key, const LimitConfig& limit) {
-  call.keys.push_back(std::move(key));
-  call.args.emplace_back(to_string(limit.algorithm));
-  call.args.push_back(std::to_string(limit.window.count()));
-  call.args.push_back(std::to_string(limit.max_requests));
+void ScriptBatch::add(const std::vector<ResolvedLimit>& limits, ScriptMode mode) {
+  if (call_.args.empty()) call_.args.resize(2);  // the time and the suffix, set by finish()
+  call_.args.emplace_back(mode == ScriptMode::consume ? "consume" : "peek");
+  call_.args.push_back(std::to_string(limits.size()));
+  for (const ResolvedLimit& limit : limits) call_.args.push_back(std::to_string(key_index(limit)));
+  limit_counts_.push_back(limits.size());
 }
 
-ScriptReply parse_script_reply(const valkey::resp::Value& reply, std::size_t limits) {
+ScriptCall ScriptBatch::finish(std::optional<std::chrono::microseconds> now,
+                               std::string member_suffix) {
+  if (call_.args.empty()) call_.args.resize(2);
+  call_.args[0] = now ? std::to_string(now->count()) : std::string();
+  call_.args[1] = std::move(member_suffix);
+  call_.args.reserve(call_.args.size() + key_configs_.size());
+  for (std::string& config : key_configs_) call_.args.push_back(std::move(config));
+  key_configs_.clear();
+  return std::move(call_);
+}
+
+std::vector<ScriptReply> ScriptBatch::parse(const valkey::resp::Value& reply) const {
   valkey::reply::throw_if_error(reply);
   const auto& values = reply.elements;
-  if (reply.type != valkey::resp::Type::array ||
-      values.size() != header_values + values_per_limit * limits) {
-    throw valkey::Error(valkey::errc::unexpected_reply,
-                        "rate limit script returned " + valkey::resp::to_debug_string(reply));
+  if (reply.type != valkey::resp::Type::array || values.empty()) unexpected(reply);
+  const auto now = std::chrono::microseconds(non_negative(values[0]));
+  std::vector<ScriptReply> out(limit_counts_.size());
+  std::size_t at = header_values;
+  for (std::size_t request = 0; request < limit_counts_.size(); ++request) {
+    ScriptReply& answer = out[request];
+    answer.now = now;
+    if (at < values.size() && values[at].is_error()) {
+      answer.server_error = values[at].string;
+      ++at;
+      continue;
+    }
+    const std::size_t limits = limit_counts_[request];
+    if (values.size() - at < values_per_limit * limits) unexpected(reply);
+    answer.outcomes.reserve(limits);
+    for (std::size_t i = 0; i < limits; ++i, at += values_per_limit) {
+      answer.outcomes.push_back({.allowed = non_negative(values[at]) == 1,
+                                 .remaining = non_negative(values[at + 1]),
+                                 .reset_after = milliseconds(values[at + 2]),
+                                 .retry_after = milliseconds(values[at + 3])});
+    }
   }
-  ScriptReply out;
-  out.now = std::chrono::microseconds(non_negative(values[0]));
-  out.outcomes.reserve(limits);
-  for (std::size_t i = header_values; i < values.size(); i += values_per_limit) {
-    out.outcomes.push_back({.allowed = non_negative(values[i]) == 1,
-                            .remaining = non_negative(values[i + 1]),
-                            .reset_after = milliseconds(values[i + 2]),
-                            .retry_after = milliseconds(values[i + 3])});
-  }
+  if (at != values.size()) unexpected(reply);
   return out;
 }
 

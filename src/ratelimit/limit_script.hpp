@@ -1,16 +1,18 @@
 // The server-side rate limit script (lua/rate_limit.lua) as a call and a reply: the arguments
-// for one request against several limits, and the reply read back into numbers. No I/O.
+// that decide a batch of requests (each against its own limits) in one call, and the reply
+// read back into one outcome per request. No I/O.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "opencode_cache/ratelimit/limit_config.hpp"
 #include "opencode_cache/valkey/resp_value.hpp"
 #include "opencode_cache/valkey/script.hpp"
+#include "resolved_limit.hpp"
 
 namespace opencode_cache::ratelimit {
 
@@ -23,14 +25,6 @@ struct ScriptCall {
   std::vector<std::string> args;
 };
 
-// Appends a limit's key and its three arguments.
-void add_limit(ScriptCall& call, std::string key, const LimitConfig& limit);
-
-// A call with no limits yet. `now`: the time the script should use instead of its TIME
-// (tests only); `member_suffix` makes the sliding-log members of this request unique.
-ScriptCall begin_call(ScriptMode mode, std::optional<std::chrono::microseconds> now,
-                      std::string member_suffix);
-
 struct ScriptOutcome {
   bool allowed = false;
   std::uint64_t remaining = 0;
@@ -38,12 +32,40 @@ struct ScriptOutcome {
   std::chrono::milliseconds retry_after{0};
 };
 
+// One request's answer: its outcomes in the order of its limits, or the server's refusal of
+// one of its keys (WRONGTYPE...), which concerns this request only.
 struct ScriptReply {
   std::chrono::microseconds now{0};  // the time the script decided at (since the Unix epoch)
   std::vector<ScriptOutcome> outcomes;
+  std::optional<std::string> server_error;
 };
 
-// Throws valkey::Error(unexpected_reply) unless the reply holds `limits` outcomes.
-ScriptReply parse_script_reply(const valkey::resp::Value& reply, std::size_t limits);
+// Builds one script call from requests added in order. A key named by several requests is
+// sent once and its state read once, so the requests are decided one after the other on it.
+class ScriptBatch {
+ public:
+  // `limits` is read now, not kept. A limit listed twice in one request is the caller's
+  // error (RateLimiter refuses it before).
+  void add(const std::vector<ResolvedLimit>& limits, ScriptMode mode);
+  std::size_t requests() const noexcept { return limit_counts_.size(); }
+  bool empty() const noexcept { return limit_counts_.empty(); }
+
+  // The call, once every request is added. `now`: the time the script should use instead of
+  // its TIME (tests only); `member_suffix` makes this call's sliding-log members unique.
+  ScriptCall finish(std::optional<std::chrono::microseconds> now, std::string member_suffix);
+
+  // One reply per request, in order. Throws valkey::ServerError when the whole call was
+  // refused, valkey::Error(unexpected_reply) when the reply does not fit the requests.
+  std::vector<ScriptReply> parse(const valkey::resp::Value& reply) const;
+
+ private:
+  std::size_t key_index(const ResolvedLimit& limit);
+
+  ScriptCall call_;
+  std::vector<std::string> key_configs_;  // algorithm, window, max per key, appended last
+  std::vector<std::size_t> limit_counts_;
+  // Open addressing over call_.keys indexes (+1; 0 = empty), grown to stay at most half full.
+  std::vector<std::uint32_t> slots_;
+};
 
 }  // namespace opencode_cache::ratelimit

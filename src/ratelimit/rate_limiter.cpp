@@ -1,10 +1,19 @@
 #include "opencode_cache/ratelimit/rate_limiter.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <optional>
 #include <random>
 #include <stdexcept>
 #include <utility>
 
+#include "decision_batcher.hpp"
 #include "limit_script.hpp"
 #include "opencode_cache/ratelimit/local_limiter.hpp"
 #include "opencode_cache/valkey/client.hpp"
@@ -17,12 +26,8 @@ using std::chrono::microseconds;
 using std::chrono::milliseconds;
 using SystemTime = std::chrono::system_clock::time_point;
 
-// A LimitRef resolved against the configuration: the limit that applies and its key.
-struct ResolvedLimit {
-  std::string type;
-  std::string key;
-  const LimitConfig* limit;
-};
+namespace asio = boost::asio;
+using SteadyClock = std::chrono::steady_clock;
 
 std::string key_for(std::string_view prefix, Algorithm algorithm, std::string_view type,
                     std::string_view id) {
@@ -84,11 +89,17 @@ Decision decision_for(const ResolvedLimit& resolved, bool allowed) {
 
 }  // namespace
 
-struct RateLimiter::Impl {
+// Shared with the coroutines that send batches, which may outlive the RateLimiter when every
+// caller of a batch in flight has gone.
+struct RateLimiter::Impl : std::enable_shared_from_this<RateLimiter::Impl> {
   Impl(valkey::Client& client, RateLimiterConfig config)
-      : client(client), config(std::move(config)), instance_tag(random_instance_tag()) {
+      : client(client),
+        config(std::move(config)),
+        instance_tag(random_instance_tag()),
+        batcher(this->config.max_batch) {
     validate(this->config);
     if (this->config.local_fallback) local.emplace(*this->config.local_fallback);
+    spare_timers.reserve(kept_timers);
   }
 
   const LimitConfig& limit_for(std::string_view type) const {
@@ -130,37 +141,120 @@ struct RateLimiter::Impl {
     return suffix;
   }
 
-  ScriptCall call_for(const std::vector<ResolvedLimit>& limits, ScriptMode mode) {
-    std::optional<microseconds> now;
-    if (config.server_clock_override) now = since_epoch(config.server_clock_override());
-    ScriptCall call =
-        begin_call(mode, now, mode == ScriptMode::consume ? next_member_suffix() : "");
-    call.keys.reserve(limits.size());
-    call.args.reserve(call.args.size() + 3 * limits.size());
-    for (const ResolvedLimit& resolved : limits) add_limit(call, resolved.key, *resolved.limit);
-    return call;
-  }
+  // ---- the I/O edge of the batcher ------------------------------------------------------
 
   Task<std::vector<Decision>> decide(std::vector<LimitRef> refs, ScriptMode mode) {
-    const std::vector<ResolvedLimit> limits = resolve(std::move(refs));
-    const ScriptCall call = call_for(limits, mode);
-    std::optional<valkey::resp::Value> reply;
-    try {
-      reply = co_await client.eval(rate_limit_script(), call.keys, call.args,
-                                   {.timeout = config.timeout, .wait_for_connection = false});
-    } catch (const valkey::ServerError&) {
-      throw;  // the server refused the script: a misconfiguration, not an outage
-    } catch (const valkey::Error& e) {
-      // The caller stopped waiting: it wants no decision, and Valkey did nothing wrong.
-      if (e.code() == valkey::errc::cancelled) throw;
-      // Unreachable, timed out, or lost mid-call: the failure policy decides below.
+    PendingDecision pending;
+    pending.limits = resolve(std::move(refs));
+    pending.mode = mode;
+    if (config.timeout.count() > 0) pending.deadline = SteadyClock::now() + config.timeout;
+    {
+      // Whatever way the caller leaves, nothing of its request is sent or woken afterwards.
+      const LeaveUnlessAnswered leave{batcher, pending};
+      const Timer wake(*this);
+      pending.wake = [timer = &wake.get()] { timer->cancel(); };
+      const asio::cancellation_state cancellation = co_await asio::this_coro::cancellation_state;
+      if (cancellation.cancelled() != asio::cancellation_type::none) throw cancelled();
+      if (batcher.enqueue(pending)) {
+        // Posted: every caller of this loop turn joins the batch before it is sent.
+        asio::post(client.get_executor(), [self = shared_from_this()] { self->flush(); });
+      }
+      // The caller's cancellation leaves the batch at once, not when the caller next runs:
+      // a caller cancelled in the loop turn it asked in is never sent.
+      asio::cancellation_slot slot = cancellation.slot();
+      if (slot.is_connected()) {
+        slot.assign([this, &pending, timer = &wake.get()](asio::cancellation_type) {
+          batcher.abandon(pending);
+          timer->cancel();
+        });
+      }
+      co_await wake.get().async_wait(asio::bind_cancellation_slot(
+          asio::cancellation_slot(), asio::as_tuple(asio::use_awaitable)));
+      if (slot.is_connected()) slot.clear();
+      if (pending.state == PendingDecision::State::queued ||
+          pending.state == PendingDecision::State::sent) {
+        // The caller stopped waiting: it wants no decision, and Valkey did nothing wrong.
+        throw cancelled();
+      }
     }
+    if (pending.state == PendingDecision::State::failed) std::rethrow_exception(pending.failure);
+    if (pending.reply.server_error) throw valkey::ServerError(*pending.reply.server_error);
+    const bool answered = pending.state == PendingDecision::State::answered;
     std::vector<Decision> decisions =
-        reply ? from_reply(limits, parse_script_reply(*reply, limits.size()))
-              : without_valkey(limits, mode == ScriptMode::consume);
-    count(decisions, mode, !reply);
+        answered ? from_reply(pending.limits, pending.reply)
+                 : without_valkey(pending.limits, mode == ScriptMode::consume);
+    count(decisions, mode, !answered);
     co_return decisions;
   }
+
+  static valkey::Error cancelled() {
+    return valkey::Error(valkey::errc::cancelled, "the caller stopped waiting");
+  }
+
+  struct LeaveUnlessAnswered {
+    DecisionBatcher& batcher;
+    PendingDecision& pending;
+    ~LeaveUnlessAnswered() { batcher.abandon(pending); }
+  };
+
+  void flush() {
+    while (batcher.has_queued()) {
+      std::optional<microseconds> now;
+      if (config.server_clock_override) now = since_epoch(config.server_clock_override());
+      asio::co_spawn(client.get_executor(),
+                     send(shared_from_this(), batcher.take(now, next_member_suffix())),
+                     asio::detached);
+    }
+    batcher.flushed();
+  }
+
+  // One script call for the batch; every outcome reaches its callers, none escapes.
+  static Task<void> send(std::shared_ptr<Impl> self, std::unique_ptr<DecisionBatch> batch) {
+    valkey::RequestOptions options{.wait_for_connection = false};
+    if (batch->deadline != SteadyClock::time_point::max()) options.deadline = batch->deadline;
+    try {
+      const valkey::resp::Value reply = co_await self->client.eval(
+          rate_limit_script(), batch->call.keys, batch->call.args, options);
+      batch->settle(reply);
+    } catch (const valkey::ServerError&) {
+      // The server refused the script: a misconfiguration, not an outage.
+      batch->fail(std::current_exception());
+    } catch (const valkey::Error&) {
+      // Unreachable, timed out, or lost mid-call: each caller's failure policy decides.
+      batch->unreachable();
+    } catch (...) {
+      batch->fail(std::current_exception());
+    }
+  }
+
+  // A caller sleeps on a timer that never expires, woken by cancel() or by its cancellation
+  // slot. Timers are reused: making one looks its service up under a lock.
+  static constexpr std::size_t kept_timers = 256;
+  std::vector<std::unique_ptr<asio::steady_timer>> spare_timers;
+
+  class Timer {
+   public:
+    explicit Timer(Impl& owner) : owner_(owner) {
+      if (owner.spare_timers.empty()) {
+        timer_ = std::make_unique<asio::steady_timer>(owner.client.get_executor());
+      } else {
+        timer_ = std::move(owner.spare_timers.back());
+        owner.spare_timers.pop_back();
+      }
+      timer_->expires_at(asio::steady_timer::time_point::max());
+    }
+    ~Timer() {
+      if (owner_.spare_timers.size() < kept_timers)
+        owner_.spare_timers.push_back(std::move(timer_));
+    }
+    Timer(const Timer&) = delete;
+    Timer& operator=(const Timer&) = delete;
+    asio::steady_timer& get() const noexcept { return *timer_; }
+
+   private:
+    Impl& owner_;
+    std::unique_ptr<asio::steady_timer> timer_;
+  };
 
   static std::vector<Decision> from_reply(const std::vector<ResolvedLimit>& limits,
                                           const ScriptReply& reply) {
@@ -244,10 +338,11 @@ struct RateLimiter::Impl {
   std::uint64_t sequence = 0;
   std::optional<LocalLimiter> local;
   RateLimiterStats stats;
+  DecisionBatcher batcher;
 };
 
 RateLimiter::RateLimiter(valkey::Client& client, RateLimiterConfig config)
-    : impl_(std::make_unique<Impl>(client, std::move(config))) {}
+    : impl_(std::make_shared<Impl>(client, std::move(config))) {}
 
 RateLimiter::~RateLimiter() = default;
 

@@ -182,6 +182,9 @@ RateLimiterConfig RateLimiterConfig::from_env(
   if (auto timeout = env.number("RATE_LIMIT_TIMEOUT_MS", 0, "a non-negative integer")) {
     config.timeout = std::chrono::milliseconds(*timeout);
   }
+  if (auto batch = env.number("RATE_LIMIT_MAX_BATCH", 1, "a positive integer")) {
+    config.max_batch = static_cast<std::size_t>(*batch);
+  }
   read_local_fallback(config, env);
   if (!config.limits.contains(config.default_type)) {
     EnvReader::fail("RATE_LIMIT_DEFAULT_TYPE", config.default_type,
@@ -205,6 +208,7 @@ void validate(const RateLimiterConfig& config) {
                                 "' has no limit");
   }
   if (config.key_prefix.empty()) throw std::invalid_argument("rate limit key prefix is empty");
+  if (config.max_batch < 1) throw std::invalid_argument("rate limit max_batch must be at least 1");
   if (config.local_fallback) {
     const double share = config.local_fallback->share;
     if (!(share > 0.0 && share <= 1.0)) {

@@ -1,5 +1,7 @@
 // Rate limits per user, provider and globally (the seed's section 5), decided atomically on
-// the Valkey server by one Lua script per request:
+// the Valkey server by a Lua script. The decisions asked for in one turn of the event loop go
+// to the server in one script call (a batch), each caller still getting its own decision, as
+// if the requests had reached the server one by one:
 //   - the server's clock (TIME), so app servers with skewed clocks agree;
 //   - rejected requests are not recorded, so a client above its limit still gets max_requests
 //     per window, and memory is bounded by the limit, not by attack traffic;
@@ -77,7 +79,7 @@ class RateLimiter {
 
  private:
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Impl> impl_;  // shared with the batches in flight
 };
 
 }  // namespace opencode_cache::ratelimit

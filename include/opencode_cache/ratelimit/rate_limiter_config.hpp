@@ -47,6 +47,9 @@ struct RateLimiterConfig {
   // Retry-After given with a fail_closed rejection, when nobody knows when a slot frees.
   std::chrono::milliseconds unavailable_retry_after{1000};
   std::optional<LocalFallbackConfig> local_fallback;
+  // Decisions asked for in one loop turn go to Valkey in one script call, up to this many
+  // per call (more go in further calls, pipelined). 1: one call per decision.
+  std::size_t max_batch = 64;
 
   // This process's clock. Decisions made with Valkey never read it (the script takes the
   // server's TIME, so app servers with skewed clocks agree); only decisions made without
@@ -71,6 +74,7 @@ struct RateLimiterConfig {
   //   RATE_LIMIT_STRICT_TYPES             true | false
   //   RATE_LIMIT_KEY_PREFIX               key prefix (default opencode)
   //   RATE_LIMIT_TIMEOUT_MS               decision deadline, 0 = the client's
+  //   RATE_LIMIT_MAX_BATCH                decisions per script call at most (positive)
   //   RATE_LIMIT_LOCAL_FALLBACK           true | false
   //   RATE_LIMIT_LOCAL_SHARE              fraction in (0, 1] (implies the local fallback)
   // <TYPE> is the type upper-cased, '-' read as '_' (USER, PROVIDER, GLOBAL, ...). Throws
