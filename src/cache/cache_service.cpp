@@ -13,6 +13,7 @@
 #include <chrono>
 #include <map>
 #include <opencode_cache/embedded/compare_and_set.hpp>
+#include <opencode_cache/embedded/merge_session.hpp>
 #include <opencode_cache/embedded/release_lease.hpp>
 #include <random>
 
@@ -126,6 +127,7 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
         key_name_key(key_name_key_of(config.encryption)),
         keys(config.prefix, key_name_key),
         compare_and_set(std::string(embedded::compare_and_set_source)),
+        merge_session(std::string(embedded::merge_session_source)),
         release_lease(std::string(embedded::release_lease_source)),
         background_done(c.get_executor(), asio::steady_timer::time_point::max()) {}
 
@@ -137,6 +139,7 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
   CacheKeys keys;
   CacheStats stats;
   valkey::Script compare_and_set;
+  valkey::Script merge_session;
   valkey::Script release_lease;
   SingleFlight flights;
   std::mt19937_64 random{std::random_device{}()};
@@ -320,6 +323,45 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
           co_await self->release(self->stats.of(namespace_name), lease_key, token);
         },
         asio::detached);
+  }
+
+  // merge_session.lua's arguments: the TTL, then name, name as JSON and value as JSON per field.
+  std::vector<std::string> merge_args(const JsonObject& updates) const {
+    std::vector<std::string> args;
+    args.reserve(1 + 3 * updates.size());
+    args.push_back(session_ttl_ms());
+    for (const auto& [field, value] : updates) {
+      args.emplace_back(field);
+      args.push_back(boost::json::serialize(boost::json::string_view(field)));
+      args.push_back(boost::json::serialize(value));
+    }
+    return args;
+  }
+
+  // One round trip: the server merges the fields into the stored text (merge_session.lua).
+  // A sealed session cannot be merged there; update_session reads and compares-and-sets it.
+  Task<bool> merge_on_server(std::string_view session_id, const std::string& key,
+                             const JsonObject& updates) {
+    NamespaceStats& stats = this->stats.of(ns::session);
+    const auto start = Clock::now();
+    std::int64_t outcome = 0;
+    try {
+      outcome = valkey::reply::to_integer(
+          co_await state.eval(merge_session, one(key), merge_args(updates), session_options()));
+    } catch (const valkey::Error& e) {
+      if (e.code() != valkey::errc::cancelled) ++stats.errors;
+      stats.latency.record(Clock::now() - start);
+      throw;
+    }
+    stats.latency.record(Clock::now() - start);
+    if (outcome == 1) ++stats.writes;
+    if (outcome >= -1) co_return outcome == 1;
+    ++stats.invalid;
+    throw valkey::Error(valkey::errc::invalid_json,
+                        "session '" + std::string(session_id) +
+                            (outcome == -2 ? "' is not a JSON object"
+                                           : "' is not a string value (another type of key)") +
+                            "; left as it is");
   }
 
   std::vector<std::string> compare_and_set_args(std::string_view old_text,
@@ -617,6 +659,8 @@ Task<std::optional<JsonObject>> CacheService::get_session(std::string_view sessi
 
 Task<bool> CacheService::update_session(std::string_view session_id, const JsonObject& updates) {
   const std::string key = impl_->keys.key(ns::session, session_id);
+  if (!impl_->seals(ns::session))
+    co_return co_await impl_->merge_on_server(session_id, key, updates);
   for (int attempt = 0; attempt < impl_->config.max_update_attempts; ++attempt) {
     auto text =
         valkey::reply::to_optional_string(co_await impl_->session_command(Command("GET", key)));
