@@ -340,8 +340,12 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
                                          std::string_view prompt, std::string_view model) {
     std::optional<ResponseEntry> entry;
     if (text) {
-      entry = read_response_entry(*text);
-      if (!entry) entry = read_response_entry_slowly(*text);
+      if (auto match = match_response_entry(*text, prompt, model)) {
+        ++(match->answers ? stats.hits : stats.misses);
+        if (!match->answers) return std::nullopt;
+        return std::move(match->response);
+      }
+      entry = read_response_entry_slowly(*text);
       if (!entry) ++stats.invalid;  // written by someone else, or not in the seed's shape
     }
     if (!entry || entry->prompt != prompt || entry->model != model) {
