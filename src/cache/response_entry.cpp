@@ -156,6 +156,19 @@ std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
 bool is_plain_utf8(std::string_view text) {
   std::size_t i = 0;
   while (i < text.size()) {
+    // Eight bytes at a time while all are printable ASCII (the bulk of a model's text): no
+    // byte has its high bit set, none is below 0x20. The bit test may flag a word that is
+    // fine (never one that is not); the byte-wise check below then decides.
+    constexpr std::uint64_t ones = 0x0101010101010101ULL;
+    constexpr std::uint64_t highs = 0x8080808080808080ULL;
+    std::uint64_t word = 0;
+    if (i + sizeof word <= text.size()) {
+      std::memcpy(&word, text.data() + i, sizeof word);
+      if ((word & highs) == 0 && ((word - ones * 0x20) & ~word & highs) == 0) {
+        i += sizeof word;
+        continue;
+      }
+    }
     const auto c = static_cast<unsigned char>(text[i]);
     if (c < 0x20) return false;
     if (c < 0x80) {

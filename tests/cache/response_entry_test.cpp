@@ -177,5 +177,22 @@ TEST(ResponseEntry, AgreesWithAFullJsonParserOnRandomEntries) {
   EXPECT_EQ(accepted, 6000);
 }
 
+// The eight-bytes-at-a-time check must still see one bad byte anywhere in a word.
+TEST(ResponseEntry, RefusesAControlCharacterOrStrayByteAtAnyPosition) {
+  for (std::size_t at = 0; at < 40; ++at) {
+    for (const char bad : {'\x01', '\x1f', '\x80', '\xff'}) {
+      std::string body(40, 'a');
+      body[at] = bad;
+      const std::string entry = R"({"prompt":"p","model":"m","response":")" + body + R"("})";
+      EXPECT_FALSE(cache::read_response_entry(entry).has_value())
+          << "byte " << int(bad) << " at " << at;
+    }
+    std::string body(40, 'a');
+    body[at] = '\x7f';  // DEL needs no escape in JSON
+    const std::string entry = R"({"prompt":"p","model":"m","response":")" + body + R"("})";
+    EXPECT_EQ(cache::read_response_entry(entry)->response, body);
+  }
+}
+
 }  // namespace
 }  // namespace opencode_cache::testing
