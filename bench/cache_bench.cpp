@@ -18,11 +18,27 @@
 //   per call), beside response_hit_ops measured in the same run, runs alternating; target
 //   0.85x.
 // session_update_ops: update_session of about 2 KB sessions merging two fields, 64 sessions
-//   with one updater each (so that the compare-and-set rarely loses a race). Each update is a
-//   GET and an EVALSHA of compare_and_set.lua, two round trips in sequence. Beside
-//   valkey-benchmark -c 4 -P 16 -r 64 EVALSHA <compare_and_set.lua> on the same 64 keys, with
-//   the SHA1 of the stored value and that value again as the new one: every call takes the
-//   script's full path (GET, sha1hex, SET PX), the costlier of an update's two commands.
+//   with one updater each. Each update is one EVALSHA of merge_session.lua (the server merges
+//   the fields into the stored text). Beside valkey-benchmark -c 4 -P 16 -r 64 EVALSHA
+//   <merge_session.lua> with the same arguments on the same 64 keys.
+// get_allocs, hit_allocs, near_hit_allocs: calls of operator new per Client::get of the hit
+//   key, per get_cached_response hit, and per hit of the near cache, one at a time
+//   (alloc_counter.cpp counts them).
+//
+// Beside the seed's TypeScript (--seed-peer=DIR, a prepared copy of shared/peers/seed-ts, which
+// scripts/bench cache makes): its bench.ts runs against a second valkey-server of the same kind
+// in the same run, three times alternating with ours, and ours measures its workload too:
+// seed_workload_hit_ops, get_cached_response over its 1000 prompts (model gpt-4o, answers of
+//   2000 'x's), 64 coroutines, beside its response_hit_throughput (64 callers, one connection);
+//   goal 4x.
+// seed_workload_session_update_ops, update_session({step}) of its 1000 small sessions, beside
+//   its session_update_throughput_existing (its racy GET then SET); goal 2x.
+//
+// The near cache (CacheConfig::near_entries = 200, a second Client with tracking):
+// near_hit_p50_us: one coroutine, get_cached_response of one held response (a hit decoded where
+//   it is held), beside response_hit_p50_us's reference; goal <= 1 us.
+// near_hot_hit_ops: the seed workload's 1000 prompts, 90% of reads on 100 hot ones, 64
+//   coroutines, beside the same reads without the near cache (hot_hit_ops_without_near).
 //
 // Responses and session messages are prose with a newline and two quotation marks every 90
 // bytes or so, as a model writes them, which JSON escapes; --plain stores responses of 'x's
@@ -40,6 +56,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <chrono>
 #include <cstdint>
@@ -58,6 +75,7 @@
 #include <utility>
 #include <vector>
 
+#include "alloc_counter.hpp"
 #include "bench_report.hpp"
 #include "opencode_cache/cache/cache_service.hpp"
 #include "opencode_cache/valkey/client.hpp"
@@ -202,12 +220,12 @@ std::vector<std::string> strings(std::string a) {
   return {std::move(a)};
 }
 
-// The compare-and-set script CacheService::update_session runs. The library embeds it at build
-// time and does not export it, so it is read from the source tree; prepare() checks that the
-// server has a script of this SHA1 after update_session ran, i.e. that it is the same.
-std::string compare_and_set_source() {
+// The merge script CacheService::update_session runs. The library embeds it at build time and
+// does not export it, so it is read from the source tree; prepare() checks that the server has
+// a script of this SHA1 after update_session ran, i.e. that it is the same.
+std::string merge_session_source() {
   const std::filesystem::path path = std::filesystem::path(__FILE__).parent_path() / ".." / "src" /
-                                     "cache" / "lua" / "compare_and_set.lua";
+                                     "cache" / "lua" / "merge_session.lua";
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot read " + path.string());
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
@@ -218,8 +236,49 @@ struct Data {
   std::vector<std::string> session_ids = make_session_ids();
   cache::JsonObject session = base_session();
   std::string session_text = boost::json::serialize(session);
-  valkey::Script compare_and_set{compare_and_set_source()};
+  valkey::Script merge_session{merge_session_source()};
 };
+
+// The seed peer's workload (bench.ts): 1000 prompts, one model, answers of 2000 'x's; 1000
+// sessions {user, step} updated with {step}.
+constexpr int seed_prompts = 1000;
+constexpr int seed_sessions = 1000;
+constexpr int hot_prompts = 100;  // near_hot_hit_ops: 90% of reads go to these
+const std::string seed_model = "gpt-4o";
+
+struct SeedData {
+  std::vector<std::string> prompts = [] {
+    std::vector<std::string> out;
+    for (int i = 0; i < seed_prompts; ++i) {
+      out.push_back("explain function number " + std::to_string(i) + " in src/app.ts");
+    }
+    return out;
+  }();
+  std::string answer = std::string(2000, 'x');
+};
+
+const SeedData& seed_data() {
+  static const SeedData data;
+  return data;
+}
+
+cache::JsonObject seed_session(int i) {
+  return {{"user", "u" + std::to_string(i)}, {"step", 0}};
+}
+
+cache::JsonObject seed_update(int step) {
+  return {{"step", step}};
+}
+
+// A prompt of the hot workload: 9 in 10 among the first hot_prompts, else among the rest.
+std::size_t hot_workload_prompt(std::uint64_t n) {
+  std::uint64_t x = n * 0x9E3779B97F4A7C15ULL;
+  x ^= x >> 29;
+  x *= 0xBF58476D1CE4E5B9ULL;
+  x ^= x >> 32;
+  if (x % 10 != 0) return static_cast<std::size_t>((x / 10) % hot_prompts);
+  return static_cast<std::size_t>(hot_prompts + (x / 10) % (seed_prompts - hot_prompts));
+}
 
 // ---- ours -----------------------------------------------------------------------------------
 
@@ -244,7 +303,10 @@ asio::awaitable<std::vector<double>> sequential_hits(cache::CacheService& cache,
   co_return latencies_us;
 }
 
-enum class Op { hit, set, update };
+// Misses of the seed and hot workloads, whose every key is stored: reads that timed out.
+std::uint64_t soft_misses = 0;
+
+enum class Op { hit, set, update, seed_hit, seed_update, hot_hit };
 
 asio::awaitable<void> worker(cache::CacheService& cache, const Data& data, Op op, int index,
                              int count) {
@@ -262,6 +324,34 @@ asio::awaitable<void> worker(cache::CacheService& cache, const Data& data, Op op
         if (!co_await cache.update_session(session_id, updates)) {
           throw std::runtime_error("update_session found no session " + session_id);
         }
+        break;
+      }
+      case Op::seed_hit: {
+        const auto prompt = static_cast<std::size_t>(index + i * concurrency) % seed_prompts;
+        const auto got =
+            co_await cache.get_cached_response(seed_data().prompts[prompt], seed_model);
+        // A read that timed out under load is a soft miss, counted in the notes.
+        if (!got) ++soft_misses;
+        if (got && got->size() != seed_data().answer.size())
+          throw std::runtime_error("wrong answer");
+        break;
+      }
+      case Op::seed_update: {
+        const int n = index + i * concurrency;
+        const cache::JsonObject updates = seed_update(n);
+        if (!co_await cache.update_session("s" + std::to_string(n % seed_sessions), updates)) {
+          throw std::runtime_error("update_session found no seed session");
+        }
+        break;
+      }
+      case Op::hot_hit: {
+        const auto prompt = hot_workload_prompt(static_cast<std::uint64_t>(index) * 1'000'000 + i);
+        const auto got =
+            co_await cache.get_cached_response(seed_data().prompts[prompt], seed_model);
+        // A read that timed out under load is a soft miss, counted in the notes.
+        if (!got) ++soft_misses;
+        if (got && got->size() != seed_data().answer.size())
+          throw std::runtime_error("wrong answer");
         break;
       }
     }
@@ -313,10 +403,26 @@ asio::awaitable<bool> prepare(valkey::Client& client, cache::CacheService& cache
   const cache::JsonObject updates = session_updates(0);
   co_await cache.update_session(data.session_ids.front(), updates);
   const valkey::resp::Value exists = co_await client.command(
-      valkey::Command("SCRIPT", "EXISTS").args(strings(data.compare_and_set.sha1())));
+      valkey::Command("SCRIPT", "EXISTS").args(strings(data.merge_session.sha1())));
   if (exists.elements.size() != 1 || exists.elements.front().integer != 1) {
     throw std::runtime_error(
-        "src/cache/lua/compare_and_set.lua is not the script update_session runs; rebuild");
+        "src/cache/lua/merge_session.lua is not the script update_session runs; rebuild");
+  }
+  co_return true;
+}
+
+// The seed workload's responses and sessions, as its bench.ts stores them.
+asio::awaitable<bool> prepare_seed_workload(cache::CacheService& cache) {
+  for (const std::string& prompt : seed_data().prompts) {
+    co_await cache.cache_response(prompt, seed_model, seed_data().answer);
+  }
+  co_return true;
+}
+
+asio::awaitable<bool> reset_seed_sessions(cache::CacheService& cache) {
+  for (int i = 0; i < seed_sessions; ++i) {
+    const cache::JsonObject session = seed_session(i);
+    co_await cache.set_session("s" + std::to_string(i), session);
   }
   co_return true;
 }
@@ -349,7 +455,7 @@ class ValkeyBenchmark {
 struct ReferenceCommands {
   std::vector<std::string> get;
   std::vector<std::string> set;
-  std::vector<std::string> compare_and_set;
+  std::vector<std::string> merge;
 };
 
 ReferenceCommands reference_commands(const cache::CacheService& cache, const Data& data) {
@@ -364,23 +470,23 @@ ReferenceCommands reference_commands(const cache::CacheService& cache, const Dat
   return {{"GET", response_key},
           {"SET", cache.keys().key(cache::ns::response, "__rand_int__"),
            boost::json::serialize(entry), "EX", ttl},
-          {"EVALSHA", data.compare_and_set.sha1(), "1",
-           cache.keys().key(cache::ns::session, "s__rand_int__"),
-           valkey::sha1_hex(data.session_text), data.session_text, session_ttl_ms}};
+          {"EVALSHA", data.merge_session.sha1(), "1",
+           cache.keys().key(cache::ns::session, "s__rand_int__"), session_ttl_ms, "turn",
+           "\"turn\"", "1", "last_active", "\"last_active\"", "1700000000000"}};
 }
 
-// The reference's EVALSHA, sent once by us to the first session: it must write (reply 1), or
+// The reference's EVALSHA, sent once by us to the first session: it must merge (reply 1), or
 // the reference would measure the script's cheaper early return.
 asio::awaitable<bool> check_reference(valkey::Client& client, cache::CacheService& cache,
                                       const Data& data, const ReferenceCommands& commands) {
   co_await reset_sessions(cache, data);
-  std::vector<std::string> words = commands.compare_and_set;
+  std::vector<std::string> words = commands.merge;
   words[3] = cache.keys().key(cache::ns::session, data.session_ids.front());
   valkey::Command command;
   command.args(words);
   const valkey::resp::Value reply = co_await client.command(std::move(command));
   if (reply.integer != 1) {
-    throw std::runtime_error("the reference's compare-and-set does not write; it answered " +
+    throw std::runtime_error("the reference's merge does not write; it answered " +
                              std::to_string(reply.integer));
   }
   co_return true;
@@ -419,6 +525,9 @@ struct Bench {
   const Data& data;
   const ValkeyBenchmark& reference;
   const ReferenceCommands& commands;
+  cache::CacheService& near;                // the same with a near cache, on a tracking Client
+  std::string seed_peer;                    // a prepared copy of shared/peers/seed-ts, or empty
+  const bench::ValkeyProcess& peer_server;  // the seed peer's, of the same kind as ours
 };
 
 std::pair<Medians, Medians> sequential_latency(Bench& b) {
@@ -447,7 +556,7 @@ Medians throughput(Bench& b, Op op) {
                       : throughput_flags(reference_update_requests, sessions);
   const std::vector<std::string>& command = op == Op::hit   ? b.commands.get
                                             : op == Op::set ? b.commands.set
-                                                            : b.commands.compare_and_set;
+                                                            : b.commands.merge;
   run(b.io, ops_per_second(b.cache, b.data, op, throughput_warmup));
   std::vector<double> ours, theirs;
   for (int i = 0; i < runs; ++i) {
@@ -502,8 +611,135 @@ std::string shown(const std::vector<std::string>& command) {
   return out;
 }
 
+// ---- beside the seed peer --------------------------------------------------------------------
+
+struct SeedFigures {
+  double hit_ops = 0;
+  double update_existing_ops = 0;
+  double hit_p50_us = 0;
+};
+
+// One run of the seed peer's bench.ts against its own server: the figures it printed.
+SeedFigures run_seed_peer(const std::string& dir, const bench::ValkeyProcess& server) {
+  const std::string output = bench::spawn_and_capture(
+      {"env", "VALKEY_PORT=" + std::to_string(server.port()), "BENCH_SECONDS=2", "sh", "-c",
+       "cd '" + dir + "' && exec npx --no-install tsx bench.ts"});
+  SeedFigures figures;
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line);) {
+    boost::system::error_code ec;
+    const auto value = boost::json::parse(line, ec);
+    if (ec || !value.is_object()) continue;
+    const auto& object = value.as_object();
+    const auto* figure = object.if_contains("figure");
+    if (figure == nullptr || !figure->is_string()) continue;
+    const auto number = [&](std::string_view name) {
+      const auto* field = object.if_contains(name);
+      return field != nullptr && field->is_number() ? field->to_number<double>() : 0.0;
+    };
+    if (figure->as_string() == "response_hit_throughput") figures.hit_ops = number("ops_per_s");
+    if (figure->as_string() == "session_update_throughput_existing") {
+      figures.update_existing_ops = number("ops_per_s");
+    }
+    if (figure->as_string() == "response_hit_latency") figures.hit_p50_us = number("p50_us");
+  }
+  if (figures.hit_ops == 0 || figures.update_existing_ops == 0) {
+    throw std::runtime_error("the seed peer printed none of its figures:\n" + output);
+  }
+  return figures;
+}
+
+struct SeedComparison {
+  Medians hits;     // ours on the seed's workload, the seed's
+  Medians updates;  // ours on the seed's workload, the seed's (existing sessions)
+  double seed_hit_p50_us = 0;
+};
+
+constexpr int seed_runs = 3;
+
+// Ours on the seed's workload and the seed's own, runs alternating.
+SeedComparison beside_seed(Bench& b) {
+  run(b.io, ops_per_second(b.cache, b.data, Op::seed_hit, throughput_warmup));
+  std::vector<double> hits, updates, seed_hits, seed_updates, seed_p50;
+  for (int i = 0; i < seed_runs; ++i) {
+    hits.push_back(run(b.io, ops_per_second(b.cache, b.data, Op::seed_hit, hit_ops)));
+    run(b.io, reset_seed_sessions(b.cache));
+    updates.push_back(run(b.io, ops_per_second(b.cache, b.data, Op::seed_update, update_ops)));
+    const SeedFigures seed = run_seed_peer(b.seed_peer, b.peer_server);
+    seed_hits.push_back(seed.hit_ops);
+    seed_updates.push_back(seed.update_existing_ops);
+    seed_p50.push_back(seed.hit_p50_us);
+    trace_run("seed workload hit ops/s (reference: the seed's)", hits.back(), seed.hit_ops);
+    trace_run("seed workload update ops/s (reference: the seed's)", updates.back(),
+              seed.update_existing_ops);
+  }
+  return {{bench::median(hits), bench::median(seed_hits)},
+          {bench::median(updates), bench::median(seed_updates)},
+          bench::median(seed_p50)};
+}
+
+// ---- allocations ----------------------------------------------------------------------------
+
+constexpr int alloc_samples = 10000;
+
+asio::awaitable<double> allocations_per_get(valkey::Client& client, const std::string& key) {
+  for (int i = 0; i < 100; ++i) co_await client.get(key);
+  const std::uint64_t before = bench::allocations();
+  for (int i = 0; i < alloc_samples; ++i) co_await client.get(key);
+  co_return static_cast<double>(bench::allocations() - before) / alloc_samples;
+}
+
+asio::awaitable<double> allocations_per_hit(cache::CacheService& cache) {
+  for (int i = 0; i < 100; ++i) check_hit(co_await cache.get_cached_response(hit_prompt(), model));
+  const std::uint64_t before = bench::allocations();
+  for (int i = 0; i < alloc_samples; ++i) {
+    check_hit(co_await cache.get_cached_response(hit_prompt(), model));
+  }
+  co_return static_cast<double>(bench::allocations() - before) / alloc_samples;
+}
+
+struct Allocations {
+  double get = 0;
+  double hit = 0;
+  double near_hit = 0;
+};
+
+Allocations allocations(Bench& b) {
+  const std::string key = b.cache.keys().response_key(hit_prompt(), model);
+  return {run(b.io, allocations_per_get(b.client, key)), run(b.io, allocations_per_hit(b.cache)),
+          run(b.io, allocations_per_hit(b.near))};
+}
+
+// ---- the near cache -------------------------------------------------------------------------
+
+// near_hit_p50_us, and near_hot_hit_ops beside the same reads without the near cache.
+struct NearResults {
+  Medians p50_us;  // ours with the near cache; the reference is valkey-benchmark -c 1's
+  Medians hot;     // with the near cache, without it
+};
+
+NearResults near_cache(Bench& b, const Medians& plain_p50) {
+  run(b.io, sequential_hits(b.near, latency_warmup));
+  std::vector<double> p50;
+  for (int i = 0; i < runs; ++i) {
+    p50.push_back(bench::percentile(run(b.io, sequential_hits(b.near, latency_samples)), 50));
+  }
+  run(b.io, ops_per_second(b.near, b.data, Op::hot_hit, throughput_warmup));
+  run(b.io, ops_per_second(b.cache, b.data, Op::hot_hit, throughput_warmup));
+  std::vector<double> with, without;
+  for (int i = 0; i < runs; ++i) {
+    with.push_back(run(b.io, ops_per_second(b.near, b.data, Op::hot_hit, hit_ops)));
+    without.push_back(run(b.io, ops_per_second(b.cache, b.data, Op::hot_hit, hit_ops)));
+    trace_run("hot hit ops/s near (reference: without)", with.back(), without.back());
+  }
+  return {{bench::median(p50), plain_p50.reference}, {bench::median(with), bench::median(without)}};
+}
+
 struct Results {
   std::optional<Medians> p50_us, p99_us, hits, sets, updates, encrypted_hits;
+  std::optional<SeedComparison> seed;
+  std::optional<Allocations> allocs;
+  std::optional<NearResults> near;
   std::uint64_t update_attempts = 0;  // each begins with a GET; one per update without retries
   std::uint64_t updates_written = 0;
 };
@@ -520,16 +756,14 @@ void print_notes(const Bench& b, const Results& results) {
             << joined(throughput_flags(reference_throughput_requests, set_prompts)) << " "
             << shown(b.commands.set) << "\n  update reference: valkey-benchmark "
             << joined(throughput_flags(reference_update_requests, sessions)) << " "
-            << shown(b.commands.compare_and_set)
-            << "\n    (the script's full path; each of our updates is a GET, then this EVALSHA)"
+            << shown(b.commands.merge) << "\n    (each of our updates is this one EVALSHA)"
             << "\n  ours: " << latency_samples << " sequential hits per run; " << hit_ops
             << " hits, " << set_ops << " sets, " << update_ops << " updates per run from "
             << concurrency << " coroutines on one Client"
             << "\n  response namespace: " << responses.hits << " hits, " << responses.misses
             << " misses, " << responses.errors
             << " errors; session updates (warm-up included): " << results.updates_written << " in "
-            << results.update_attempts << " attempts ("
-            << results.update_attempts - results.updates_written << " compare-and-set retries)"
+            << results.update_attempts << " timed round trips"
             << "\n  socket writes in all: " << b.client.stats().writes << '\n';
 
   // The seed measured on another machine, whose loopback was much slower than this one's:
@@ -560,7 +794,44 @@ void print_notes(const Bench& b, const Results& results) {
               << results.encrypted_hits->reference / 1000 << "k); target " << encrypted_target
               << "x: " << (ratio >= encrypted_target ? "met" : "NOT met");
   }
+  if (results.seed) {
+    const SeedComparison& seed = *results.seed;
+    const double hits = seed.hits.ours / seed.hits.reference;
+    const double updates = seed.updates.ours / seed.updates.reference;
+    std::cerr << "\nbeside the seed peer run here (medians of " << seed_runs
+              << " runs of its bench.ts, alternating with ours, its own valkey-server):"
+              << "\n  seed_workload_hit_ops: " << seed.hits.ours / 1000 << "k, the seed's "
+              << seed.hits.reference / 1000 << "k: " << hits
+              << "x; goal 4x: " << (hits >= 4 ? "met" : "NOT met")
+              << "\n  seed_workload_session_update_ops: " << seed.updates.ours / 1000
+              << "k, the seed's " << seed.updates.reference / 1000 << "k: " << updates
+              << "x; goal 2x: " << (updates >= 2 ? "met" : "NOT met")
+              << "\n  the seed's response_hit_latency p50: " << seed.seed_hit_p50_us << " us";
+  } else {
+    std::cerr << "\nthe seed peer was not run (no --seed-peer=DIR; scripts/bench cache gives it)";
+  }
+  std::cerr << "\n  seed and hot workload reads that timed out (soft misses): " << soft_misses;
+  if (results.near) {
+    const NearResults& near = *results.near;
+    std::cerr << "\n  near_hit_p50_us: " << near.p50_us.ours
+              << " us; goal <= 1 us: " << (near.p50_us.ours <= 1 ? "met" : "NOT met")
+              << "\n  near_hot_hit_ops: " << near.hot.ours / 1000 << "k, "
+              << near.hot.ours / near.hot.reference << "x the same reads without it ("
+              << near.hot.reference / 1000 << "k); near cache: " << b.near.near_cache_stats()->hits
+              << " hits, " << b.near.near_cache_stats()->misses << " misses, "
+              << b.near.near_cache_stats()->evictions << " evictions";
+  }
   std::cerr << std::defaultfloat << '\n';
+}
+
+// --seed-peer=DIR: a copy of shared/peers/seed-ts after its ./setup; empty when not given.
+std::string seed_peer_dir(int argc, char** argv) {
+  constexpr std::string_view flag = "--seed-peer=";
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg.starts_with(flag)) return std::string(arg.substr(flag.size()));
+  }
+  return {};
 }
 
 // --only=latency|hit|set|update: that measurement alone, for profiling.
@@ -579,6 +850,15 @@ Results measure(Bench& b, const std::string& which) {
     std::tie(results.p50_us, results.p99_us) = sequential_latency(b);
   }
   if (which.empty() || which == "hit") results.hits = throughput(b, Op::hit);
+  if ((which.empty() || which == "seed") && !b.seed_peer.empty()) results.seed = beside_seed(b);
+  if (which.empty() || which == "allocs") results.allocs = allocations(b);
+  if (which.empty() || which == "near") {
+    // Without the latency runs, near_hit_p50_us has valkey-benchmark's p50 measured here.
+    const Medians plain_p50 =
+        results.p50_us ? *results.p50_us
+                       : Medians{0, b.reference.run(latency_flags, b.commands.get).p50_us};
+    results.near = near_cache(b, plain_p50);
+  }
   if (which.empty() || which == "encrypted") results.encrypted_hits = encrypted_hits(b);
   if (which.empty() || which == "set") results.sets = throughput(b, Op::set);
   if (which.empty() || which == "update") {
@@ -615,12 +895,28 @@ int main(int argc, char** argv) {
     run(io, prepare_sealed(sealed));
     const ReferenceCommands commands = reference_commands(cache, data);
     run(io, check_reference(client, cache, data, commands));
-    Bench b{io, client, cache, sealed, data, reference, commands};
+    run(io, prepare_seed_workload(cache));
+    // The near cache's service: a Client of its own with tracking, 200 entries (the 100 hot
+    // prompts and room for some of the others).
+    valkey::ClientConfig tracking_config = client_config;
+    tracking_config.tracking = true;
+    valkey::Client tracking_client(io.get_executor(), tracking_config);
+    cache::CacheConfig near_config;
+    near_config.near_entries = 200;
+    cache::CacheService near(tracking_client, near_config);
+    const std::string seed_peer = seed_peer_dir(argc, argv);
+    // Started only for the seed peer, which gets a server of its own of the same kind.
+    std::optional<bench::ValkeyProcess> peer_server;
+    if (!seed_peer.empty()) peer_server.emplace();
+    Bench b{io,        client,   cache, sealed,    data,
+            reference, commands, near,  seed_peer, peer_server ? *peer_server : server};
 
     const std::string which = only(argc, argv);
     if (!which.empty() && which != "latency" && which != "hit" && which != "set" &&
-        which != "update" && which != "encrypted") {
-      throw std::invalid_argument("--only takes latency, hit, encrypted, set or update");
+        which != "update" && which != "encrypted" && which != "seed" && which != "allocs" &&
+        which != "near") {
+      throw std::invalid_argument(
+          "--only takes latency, hit, encrypted, set, update, seed, allocs or near");
     }
     const Results results = measure(b, which);
     if (results.hits) {
@@ -645,7 +941,26 @@ int main(int argc, char** argv) {
       report.add("session_update_ops", results.updates->ours, "updates/s",
                  "valkey_benchmark_P16_c4_evalsha_cas_ops", results.updates->reference);
     }
+    if (results.seed) {
+      report.add("seed_workload_hit_ops", results.seed->hits.ours, "hits/s",
+                 "seed_response_hit_throughput", results.seed->hits.reference);
+      report.add("seed_workload_session_update_ops", results.seed->updates.ours, "updates/s",
+                 "seed_session_update_throughput_existing", results.seed->updates.reference);
+    }
+    if (results.allocs) {
+      report.add("get_allocs", results.allocs->get, "allocs/op");
+      report.add("hit_allocs", results.allocs->hit, "allocs/op", "get_allocs", results.allocs->get);
+      report.add("near_hit_allocs", results.allocs->near_hit, "allocs/op", "hit_allocs",
+                 results.allocs->hit);
+    }
+    if (results.near) {
+      report.add("near_hit_p50_us", results.near->p50_us.ours, "us",
+                 "valkey_benchmark_c1_get_p50_us", results.near->p50_us.reference);
+      report.add("near_hot_hit_ops", results.near->hot.ours, "hits/s", "hot_hit_ops_without_near",
+                 results.near->hot.reference);
+    }
     print_notes(b, results);
+    tracking_client.close();
     client.close();
     report.print(std::cout);
     return 0;

@@ -22,6 +22,18 @@ Seconds parse_ttl(const char* name, std::string_view text) {
   return Seconds(seconds);
 }
 
+// A size from the environment: a whole number, nothing else.
+std::size_t parse_size(const char* name, std::string_view text) {
+  std::size_t value = 0;
+  const auto* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc{} || ptr != end) {
+    throw std::invalid_argument(std::string(name) + " must be a whole number, got '" +
+                                std::string(text) + "'");
+  }
+  return value;
+}
+
 const char* set(const std::function<const char*(const char*)>& getenv, const char* name) {
   const char* value = getenv(name);
   return value != nullptr && *value != '\0' ? value : nullptr;
@@ -73,6 +85,15 @@ CacheConfig CacheConfig::from_env(const std::function<const char*(const char*)>&
     config.prefix = text;
   }
   config.encryption = encryption_from_env(getenv);
+  if (const char* entries = set(getenv, "CACHE_NEAR_ENTRIES")) {
+    config.near_entries = parse_size("CACHE_NEAR_ENTRIES", entries);
+  }
+  if (const char* bytes = set(getenv, "CACHE_NEAR_BYTES")) {
+    config.near_bytes = parse_size("CACHE_NEAR_BYTES", bytes);
+    if (config.near_bytes == 0) {
+      throw std::invalid_argument("CACHE_NEAR_BYTES must be above 0 (CACHE_NEAR_ENTRIES=0 is off)");
+    }
+  }
   return config;
 }
 

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <array>
+#include <initializer_list>
 
 #include "key_name_hash.hpp"
 
@@ -25,22 +26,35 @@ struct Sha256Context {
   EVP_MD_CTX* context;
 };
 
+using Digest = std::array<unsigned char, EVP_MAX_MD_SIZE>;
+
+// SHA-256 of the parts, one after the other: no joined copy of them is made.
+unsigned int sha256_of(std::initializer_list<std::string_view> parts, Digest& digest) {
+  thread_local Sha256Context sha256;
+  unsigned int length = 0;
+  EVP_DigestInit_ex(sha256.context, sha256.digest, nullptr);
+  for (const std::string_view part : parts)
+    EVP_DigestUpdate(sha256.context, part.data(), part.size());
+  EVP_DigestFinal_ex(sha256.context, digest.data(), &length);
+  return length;
+}
+
+void append_hex(const unsigned char* bytes, std::size_t count, std::string& out) {
+  constexpr std::string_view hex = "0123456789abcdef";
+  for (std::size_t i = 0; i < count; ++i) {
+    out += hex[bytes[i] >> 4];
+    out += hex[bytes[i] & 0x0f];
+  }
+}
+
 }  // namespace
 
 std::string sha256_hex(std::string_view text) {
-  thread_local Sha256Context sha256;
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int length = 0;
-  EVP_DigestInit_ex(sha256.context, sha256.digest, nullptr);
-  EVP_DigestUpdate(sha256.context, text.data(), text.size());
-  EVP_DigestFinal_ex(sha256.context, digest.data(), &length);
-  constexpr std::string_view hex = "0123456789abcdef";
+  Digest digest{};
+  const unsigned int length = sha256_of({text}, digest);
   std::string out;
   out.reserve(std::size_t{length} * 2);
-  for (unsigned int i = 0; i < length; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 0x0f];
-  }
+  append_hex(digest.data(), length, out);
   return out;
 }
 
@@ -59,9 +73,15 @@ std::string CacheKeys::response_key(std::string_view prompt, std::string_view mo
     hashed.append(prompt);
     return key(ns::response, hmac_sha256_hex(key_name_key_, hashed));
   }
-  hashed.reserve(model.size() + 1 + prompt.size());
-  hashed.append(model).append(":").append(prompt);
-  return key(ns::response, sha256_hex(hashed).substr(0, 16));
+  // The seed's sha256("<model>:<prompt>"), its first 16 hex digits written straight into the
+  // key: this runs on every response read.
+  Digest digest{};
+  sha256_of({model, ":", prompt}, digest);
+  std::string out;
+  out.reserve(prefix_.size() + ns::response.size() + 18);
+  out.append(prefix_).append(":").append(ns::response).append(":");
+  append_hex(digest.data(), 8, out);
+  return out;
 }
 
 std::string CacheKeys::pattern(std::string_view pattern_below_prefix) const {

@@ -13,11 +13,13 @@
 #include <chrono>
 #include <map>
 #include <opencode_cache/embedded/compare_and_set.hpp>
+#include <opencode_cache/embedded/merge_session.hpp>
 #include <opencode_cache/embedded/release_lease.hpp>
 #include <random>
 
 #include "fetch_envelope.hpp"
 #include "key_name_hash.hpp"
+#include "opencode_cache/valkey/near_cache.hpp"
 #include "opencode_cache/valkey/reply.hpp"
 #include "opencode_cache/valkey/scanner.hpp"
 #include "opencode_cache/valkey/script.hpp"
@@ -99,6 +101,19 @@ JsonObject response_entry(std::string_view prompt, std::string_view model,
   return {{"prompt", prompt}, {"model", model}, {"response", response}, {"timestamp", now_ms()}};
 }
 
+// The near cache of the cache's client, when the configuration asks for one.
+std::unique_ptr<valkey::NearCache> near_cache_for(valkey::Client& client,
+                                                  const CacheConfig& config) {
+  if (config.near_entries == 0) return nullptr;
+  if (!client.config().tracking || client.config().protocol != 3) {
+    throw valkey::Error(valkey::errc::invalid_config,
+                        "CacheConfig::near_entries (CACHE_NEAR_ENTRIES) needs the cache's Client "
+                        "with ClientConfig::tracking on, over RESP3");
+  }
+  return std::make_unique<valkey::NearCache>(
+      client, valkey::NearCacheConfig{config.near_entries, config.near_bytes});
+}
+
 std::unique_ptr<ValueEnvelope> envelope_for(const Encryption& encryption) {
   return encryption.any() ? std::make_unique<ValueEnvelope>(encryption.keys) : nullptr;
 }
@@ -126,8 +141,10 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
         key_name_key(key_name_key_of(config.encryption)),
         keys(config.prefix, key_name_key),
         compare_and_set(std::string(embedded::compare_and_set_source)),
+        merge_session(std::string(embedded::merge_session_source)),
         release_lease(std::string(embedded::release_lease_source)),
-        background_done(c.get_executor(), asio::steady_timer::time_point::max()) {}
+        background_done(c.get_executor(), asio::steady_timer::time_point::max()),
+        near(near_cache_for(c, config)) {}
 
   valkey::Client& client;
   valkey::Client& state;  // sessions; the same as `client` unless given apart
@@ -137,6 +154,7 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
   CacheKeys keys;
   CacheStats stats;
   valkey::Script compare_and_set;
+  valkey::Script merge_session;
   valkey::Script release_lease;
   SingleFlight flights;
   std::mt19937_64 random{std::random_device{}()};
@@ -146,6 +164,45 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
   bool closing = false;  // the CacheService was destroyed; background work winds down
   // One per refresh in flight; a std::map keeps each signal where its slot points.
   std::map<std::uint64_t, asio::cancellation_signal> refresh_cancellations;
+  // In front of response and metadata reads of `client`; null when off.
+  std::unique_ptr<valkey::NearCache> near;
+
+  // Whether reads of the namespace go through the near cache. Metadata read with
+  // refresh_ttl_on_read must reach Valkey to restart its TTL.
+  bool nears(std::string_view namespace_name) const {
+    return near != nullptr && (namespace_name == ns::response ||
+                               (namespace_name == ns::metadata && !config.refresh_ttl_on_read));
+  }
+
+  // The held text of an unsealed namespace's key, without a copy (valid until the next
+  // suspension), or nullopt.
+  std::optional<std::string_view> held(std::string_view namespace_name, std::string_view key) {
+    if (!nears(namespace_name) || seals(namespace_name)) return std::nullopt;
+    return near->find(key);
+  }
+
+  // A write or removal through this service drops the local copy before it is sent.
+  void forget(std::string_view namespace_name, std::string_view key) {
+    if (nears(namespace_name)) near->forget(key);
+  }
+
+  // GET of a cache namespace's key, through the near cache when it has one; counted and
+  // failing soft like soft_read.
+  Task<std::optional<std::string>> cache_read(NamespaceStats& stats,
+                                              std::string_view namespace_name,
+                                              const std::string& key) {
+    if (!nears(namespace_name)) co_return co_await soft_read(stats, Command("GET", key));
+    const auto start = Clock::now();
+    std::optional<std::string> value;
+    try {
+      value = co_await near->get(key, cache_options());
+    } catch (const valkey::Error& e) {
+      if (e.code() == valkey::errc::cancelled) throw;
+      ++stats.errors;
+    }
+    stats.latency.record(Clock::now() - start);
+    co_return value;
+  }
 
   RequestOptions cache_options() const {
     return {.timeout = config.operation_timeout, .wait_for_connection = false};
@@ -247,11 +304,22 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
   // Reads a JSON value of a cache namespace: missing, unreachable or not JSON is a miss.
   Task<std::optional<Json>> read_json(std::string_view namespace_name, std::string key) {
     NamespaceStats& stats = this->stats.of(namespace_name);
-    Command command = config.refresh_ttl_on_read
-                          ? Command("GETEX", key, "EX", default_ttl(namespace_name).count())
-                          : Command("GET", key);
-    auto text = opened(stats, namespace_name, key, co_await soft_read(stats, std::move(command)));
-    std::optional<Json> value = text ? parse_json(*text) : std::nullopt;
+    std::optional<std::string> text;
+    std::optional<Json> value;
+    if (auto kept = held(namespace_name, key)) {
+      value = parse_json(*kept);
+      if (!value) ++stats.invalid;
+      ++(value ? stats.hits : stats.misses);
+      co_return value;
+    }
+    if (config.refresh_ttl_on_read) {
+      Command command("GETEX", key, "EX", default_ttl(namespace_name).count());
+      text = co_await soft_read(stats, std::move(command));
+    } else {
+      text = co_await cache_read(stats, namespace_name, key);
+    }
+    text = opened(stats, namespace_name, key, std::move(text));
+    if (text) value = parse_json(*text);
     if (text && !value) ++stats.invalid;
     ++(value ? stats.hits : stats.misses);
     co_return value;
@@ -261,7 +329,31 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
                         const WriteOptions& options) {
     const Seconds ttl = options.ttl.value_or(default_ttl(namespace_name));
     std::string stored = sealed(namespace_name, key, boost::json::serialize(value));
+    forget(namespace_name, key);
     co_await soft_write(stats.of(namespace_name), set_with_ttl(key, stored, ttl));
+  }
+
+  // The response of a stored entry if it answers this prompt and model (a hash collision
+  // does not); counted as a hit or a miss.
+  std::optional<std::string> response_in(NamespaceStats& stats,
+                                         std::optional<std::string_view> text,
+                                         std::string_view prompt, std::string_view model) {
+    std::optional<ResponseEntry> entry;
+    if (text) {
+      if (auto match = match_response_entry(*text, prompt, model)) {
+        ++(match->answers ? stats.hits : stats.misses);
+        if (!match->answers) return std::nullopt;
+        return std::move(match->response);
+      }
+      entry = read_response_entry_slowly(*text);
+      if (!entry) ++stats.invalid;  // written by someone else, or not in the seed's shape
+    }
+    if (!entry || entry->prompt != prompt || entry->model != model) {
+      ++stats.misses;
+      return std::nullopt;
+    }
+    ++stats.hits;
+    return std::move(entry->response);
   }
 
   // Session commands surface their errors, but are still timed.
@@ -322,6 +414,45 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
         asio::detached);
   }
 
+  // merge_session.lua's arguments: the TTL, then name, name as JSON and value as JSON per field.
+  std::vector<std::string> merge_args(const JsonObject& updates) const {
+    std::vector<std::string> args;
+    args.reserve(1 + 3 * updates.size());
+    args.push_back(session_ttl_ms());
+    for (const auto& [field, value] : updates) {
+      args.emplace_back(field);
+      args.push_back(boost::json::serialize(boost::json::string_view(field)));
+      args.push_back(boost::json::serialize(value));
+    }
+    return args;
+  }
+
+  // One round trip: the server merges the fields into the stored text (merge_session.lua).
+  // A sealed session cannot be merged there; update_session reads and compares-and-sets it.
+  Task<bool> merge_on_server(std::string_view session_id, const std::string& key,
+                             const JsonObject& updates) {
+    NamespaceStats& stats = this->stats.of(ns::session);
+    const auto start = Clock::now();
+    std::int64_t outcome = 0;
+    try {
+      outcome = valkey::reply::to_integer(
+          co_await state.eval(merge_session, one(key), merge_args(updates), session_options()));
+    } catch (const valkey::Error& e) {
+      if (e.code() != valkey::errc::cancelled) ++stats.errors;
+      stats.latency.record(Clock::now() - start);
+      throw;
+    }
+    stats.latency.record(Clock::now() - start);
+    if (outcome == 1) ++stats.writes;
+    if (outcome >= -1) co_return outcome == 1;
+    ++stats.invalid;
+    throw valkey::Error(valkey::errc::invalid_json,
+                        "session '" + std::string(session_id) +
+                            (outcome == -2 ? "' is not a JSON object"
+                                           : "' is not a string value (another type of key)") +
+                            "; left as it is");
+  }
+
   std::vector<std::string> compare_and_set_args(std::string_view old_text,
                                                 std::string new_text) const {
     return {valkey::sha1_hex(old_text), std::move(new_text), session_ttl_ms()};
@@ -334,6 +465,9 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
     std::uint64_t removed = 0;
     while (auto batch = co_await scanner.next()) {
       if (batch->empty()) continue;
+      if (near != nullptr && &store == &client) {
+        for (const std::string& key : *batch) near->forget(key);
+      }
       removed += static_cast<std::uint64_t>(
           valkey::reply::to_integer(co_await store.command(Command("UNLINK").args(*batch))));
     }
@@ -370,8 +504,10 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
     return set_with_ttl(key, envelope.encode(), fresh + options.stale_grace);
   }
 
-  Task<std::optional<FetchEnvelope>> read_envelope(NamespaceStats& stats, const std::string& key) {
-    auto text = co_await soft_read(stats, Command("GET", key));
+  Task<std::optional<FetchEnvelope>> read_envelope(NamespaceStats& stats,
+                                                   std::string_view namespace_name,
+                                                   const std::string& key) {
+    auto text = co_await cache_read(stats, namespace_name, key);
     if (!text) co_return std::nullopt;
     auto envelope = FetchEnvelope::decode(*text);
     if (!envelope) ++stats.invalid;
@@ -383,6 +519,7 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
     ++stats.fetches;
     Json value = co_await run_fetcher(fetcher, options);
     if (options.should_cache && !options.should_cache(value)) co_return value;
+    forget(options.namespace_name, key);
     co_await soft_write(stats, store_command(key, value, options));
     co_return value;
   }
@@ -414,7 +551,8 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
       if (failure) std::rethrow_exception(failure);
       co_return value;
     }
-    if (auto value = co_await wait_for_other_process(stats, key, lease_key)) {
+    if (auto value =
+            co_await wait_for_other_process(stats, options.namespace_name, key, lease_key)) {
       ++stats.coalesced;
       co_return std::move(*value);
     }
@@ -422,7 +560,9 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
   }
 
   // Polls for the value the lease holder stores; nullopt when it gave up or took too long.
-  Task<std::optional<Json>> wait_for_other_process(NamespaceStats& stats, const std::string& key,
+  Task<std::optional<Json>> wait_for_other_process(NamespaceStats& stats,
+                                                   std::string_view namespace_name,
+                                                   const std::string& key,
                                                    const std::string& lease_key) {
     asio::steady_timer pause(client.get_executor());
     const auto give_up = Clock::now() + config.lease_wait;
@@ -430,7 +570,9 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
       pause.expires_after(config.lease_poll);
       co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
       valkey::detail::throw_if_cancelled(co_await asio::this_coro::cancellation_state);
-      if (auto envelope = co_await read_envelope(stats, key)) co_return std::move(envelope->value);
+      if (auto envelope = co_await read_envelope(stats, namespace_name, key)) {
+        co_return std::move(envelope->value);
+      }
       auto lease = co_await soft(stats, Command("EXISTS", lease_key));
       if (!lease || lease->integer == 0) co_return std::nullopt;  // the holder is gone
     }
@@ -554,6 +696,10 @@ CacheService::~CacheService() {
 const CacheStats& CacheService::stats() const noexcept {
   return impl_->stats;
 }
+std::optional<valkey::NearCacheStats> CacheService::near_cache_stats() const {
+  if (!impl_->near) return std::nullopt;
+  return impl_->near->stats();
+}
 const CacheKeys& CacheService::keys() const noexcept {
   return impl_->keys;
 }
@@ -573,20 +719,12 @@ Task<std::optional<std::string>> CacheService::get_cached_response(std::string_v
                                                                    std::string_view model) {
   NamespaceStats& stats = impl_->stats.of(ns::response);
   const std::string key = impl_->keys.response_key(prompt, model);
-  auto text = impl_->opened(stats, ns::response, key,
-                            co_await impl_->soft_read(stats, Command("GET", key)));
-  std::optional<ResponseEntry> entry;
-  if (text) {
-    entry = read_response_entry(*text);
-    if (!entry) entry = read_response_entry_slowly(*text);
-    if (!entry) ++stats.invalid;  // written by someone else, or not in the seed's shape
-  }
-  if (!entry || entry->prompt != prompt || entry->model != model) {
-    ++stats.misses;
-    co_return std::nullopt;
-  }
-  ++stats.hits;
-  co_return std::move(entry->response);
+  // A near-cache hit is decoded where it is held, without a round trip or a copy.
+  if (auto kept = impl_->held(ns::response, key))
+    co_return impl_->response_in(stats, *kept, prompt, model);
+  auto text =
+      impl_->opened(stats, ns::response, key, co_await impl_->cache_read(stats, ns::response, key));
+  co_return impl_->response_in(stats, text, prompt, model);
 }
 
 // --- sessions -----------------------------------------------------------------------
@@ -617,6 +755,8 @@ Task<std::optional<JsonObject>> CacheService::get_session(std::string_view sessi
 
 Task<bool> CacheService::update_session(std::string_view session_id, const JsonObject& updates) {
   const std::string key = impl_->keys.key(ns::session, session_id);
+  if (!impl_->seals(ns::session))
+    co_return co_await impl_->merge_on_server(session_id, key, updates);
   for (int attempt = 0; attempt < impl_->config.max_update_attempts; ++attempt) {
     auto text =
         valkey::reply::to_optional_string(co_await impl_->session_command(Command("GET", key)));
@@ -681,9 +821,10 @@ Task<bool> CacheService::delete_metadata(std::string_view id) {
 // --- invalidation -------------------------------------------------------------------
 
 Task<bool> CacheService::invalidate(std::string_view namespace_name, std::string_view id) {
+  const std::string key = impl_->value_key(namespace_name, id);
+  impl_->forget(namespace_name, key);
   co_return valkey::reply::to_integer(
-      co_await impl_->client_for(namespace_name)
-          .command(Command("UNLINK", impl_->value_key(namespace_name, id)))) == 1;
+      co_await impl_->client_for(namespace_name).command(Command("UNLINK", key))) == 1;
 }
 
 Task<std::uint64_t> CacheService::invalidate_namespace(std::string_view namespace_name) {
@@ -704,7 +845,7 @@ Task<std::uint64_t> CacheService::invalidate_pattern(std::string_view pattern) {
 Task<Json> CacheService::get_or_fetch(std::string_view id, Fetcher fetcher, FetchOptions options) {
   NamespaceStats& stats = impl_->stats.of(options.namespace_name);
   const std::string key = impl_->keys.key(options.namespace_name, id);
-  if (auto envelope = co_await impl_->read_envelope(stats, key)) {
+  if (auto envelope = co_await impl_->read_envelope(stats, options.namespace_name, key)) {
     ++stats.hits;
     if (!envelope->fresh_at(now_ms())) {
       ++stats.stale_served;
@@ -835,6 +976,7 @@ Task<void> CacheService::set_many(std::string_view namespace_name,
   valkey::Pipeline pipeline;
   for (const auto& [id, value] : entries) {
     const std::string key = impl_->value_key(namespace_name, id);
+    impl_->forget(namespace_name, key);
     pipeline.add(
         set_with_ttl(key, impl_->sealed(namespace_name, key, boost::json::serialize(value)), ttl));
   }
@@ -854,10 +996,21 @@ Task<void> CacheService::set_many(std::string_view namespace_name,
 Task<RawRead> CacheService::read_raw(std::string_view namespace_name, std::string_view id) {
   NamespaceStats& stats = impl_->stats.of(namespace_name);
   const std::string key = impl_->value_key(namespace_name, id);
-  auto reply = co_await impl_->soft(stats, Command("GET", key));
   RawRead read;
-  read.reachable = reply.has_value();
-  if (reply && reply->is_string()) read.value = std::move(reply->string);
+  if (auto kept = impl_->held(namespace_name, key)) {
+    read.value = std::string(*kept);
+    ++stats.hits;
+    co_return read;
+  }
+  if (impl_->nears(namespace_name)) {
+    const std::uint64_t errors = stats.errors;
+    read.value = co_await impl_->cache_read(stats, namespace_name, key);
+    read.reachable = stats.errors == errors;
+  } else {
+    auto reply = co_await impl_->soft(stats, Command("GET", key));
+    read.reachable = reply.has_value();
+    if (reply && reply->is_string()) read.value = std::move(reply->string);
+  }
   read.value = impl_->opened(stats, namespace_name, key, std::move(read.value));
   ++(read.value ? stats.hits : stats.misses);
   co_return read;
@@ -870,6 +1023,7 @@ Task<bool> CacheService::write_raw(std::string_view namespace_name, std::string_
   const std::string key = impl_->value_key(namespace_name, id);
   std::optional<std::string> stored;
   if (impl_->seals(namespace_name)) stored = impl_->sealed(namespace_name, key, std::string(value));
+  impl_->forget(namespace_name, key);
   auto reply = co_await impl_->soft(
       stats, set_with_ttl(key, stored ? std::string_view(*stored) : value, ttl));
   ++(reply ? stats.writes : stats.writes_dropped);

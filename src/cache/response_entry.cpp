@@ -156,6 +156,19 @@ std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
 bool is_plain_utf8(std::string_view text) {
   std::size_t i = 0;
   while (i < text.size()) {
+    // Eight bytes at a time while all are printable ASCII (the bulk of a model's text): no
+    // byte has its high bit set, none is below 0x20. The bit test may flag a word that is
+    // fine (never one that is not); the byte-wise check below then decides.
+    constexpr std::uint64_t ones = 0x0101010101010101ULL;
+    constexpr std::uint64_t highs = 0x8080808080808080ULL;
+    std::uint64_t word = 0;
+    if (i + sizeof word <= text.size()) {
+      std::memcpy(&word, text.data() + i, sizeof word);
+      if ((word & highs) == 0 && ((word - ones * 0x20) & ~word & highs) == 0) {
+        i += sizeof word;
+        continue;
+      }
+    }
     const auto c = static_cast<unsigned char>(text[i]);
     if (c < 0x20) return false;
     if (c < 0x80) {
@@ -203,42 +216,94 @@ bool unescape_json_string(std::string_view body, std::string& out) {
   return true;
 }
 
-std::optional<ResponseEntry> read_response_entry(std::string_view json) {
+namespace {
+
+// The plain shape's fields, each string body handed to `sink` (escapes left in): false when
+// the text is outside the plain shape or a body is not valid string content.
+template <class Sink>
+bool read_fields(std::string_view json, Sink& sink) {
   Reader reader(json);
-  if (!reader.take('{')) return std::nullopt;
-  ResponseEntry entry;
+  if (!reader.take('{')) return false;
   bool have_prompt = false;
   bool have_model = false;
   bool have_response = false;
   bool have_timestamp = false;
   bool first = true;
   while (!reader.peek('}')) {
-    if (!first && !reader.take(',')) return std::nullopt;
+    if (!first && !reader.take(',')) return false;
     first = false;
     std::string_view key;
-    if (!reader.string_body(key) || !reader.take(':')) return std::nullopt;
-    const auto read_string_into = [&](bool& seen, std::string& target) {
-      std::string_view body;
+    if (!reader.string_body(key) || !reader.take(':')) return false;
+    std::string_view body;
+    const auto string_field = [&](bool& seen) {
       if (seen || !reader.string_body(body)) return false;
       seen = true;
-      return unescape_json_string(body, target);
+      return true;
     };
     bool ok = false;
     if (key == "prompt") {
-      ok = read_string_into(have_prompt, entry.prompt);
+      ok = string_field(have_prompt) && sink.prompt(body);
     } else if (key == "model") {
-      ok = read_string_into(have_model, entry.model);
+      ok = string_field(have_model) && sink.model(body);
     } else if (key == "response") {
-      ok = read_string_into(have_response, entry.response);
+      ok = string_field(have_response) && sink.response(body);
     } else if (key == "timestamp") {
       ok = !have_timestamp && reader.integer();
       have_timestamp = true;
     }
-    if (!ok) return std::nullopt;
+    if (!ok) return false;
   }
   reader.take('}');
-  if (!reader.at_end() || !have_prompt || !have_model || !have_response) return std::nullopt;
-  return entry;
+  return reader.at_end() && have_prompt && have_model && have_response;
+}
+
+struct EntrySink {
+  ResponseEntry entry;
+  bool prompt(std::string_view body) { return unescape_json_string(body, entry.prompt); }
+  bool model(std::string_view body) { return unescape_json_string(body, entry.model); }
+  bool response(std::string_view body) { return unescape_json_string(body, entry.response); }
+};
+
+// Whether a string body reads as `expected`; without a copy unless it has escapes.
+bool body_reads_as(std::string_view body, std::string_view expected, bool& equal) {
+  if (body.find('\\') == std::string_view::npos) {
+    if (!is_plain_utf8(body)) return false;
+    equal = body == expected;
+    return true;
+  }
+  std::string text;
+  if (!unescape_json_string(body, text)) return false;
+  equal = text == expected;
+  return true;
+}
+
+struct MatchSink {
+  std::string_view expected_prompt;
+  std::string_view expected_model;
+  bool prompt_equal = false;
+  bool model_equal = false;
+  std::string response_text;
+  bool prompt(std::string_view body) { return body_reads_as(body, expected_prompt, prompt_equal); }
+  bool model(std::string_view body) { return body_reads_as(body, expected_model, model_equal); }
+  bool response(std::string_view body) { return unescape_json_string(body, response_text); }
+};
+
+}  // namespace
+
+std::optional<ResponseEntry> read_response_entry(std::string_view json) {
+  EntrySink sink;
+  if (!read_fields(json, sink)) return std::nullopt;
+  return std::move(sink.entry);
+}
+
+std::optional<EntryMatch> match_response_entry(std::string_view json, std::string_view prompt,
+                                               std::string_view model) {
+  MatchSink sink{prompt, model};
+  if (!read_fields(json, sink)) return std::nullopt;
+  EntryMatch match;
+  match.answers = sink.prompt_equal && sink.model_equal;
+  if (match.answers) match.response = std::move(sink.response_text);
+  return match;
 }
 
 }  // namespace opencode_cache::cache

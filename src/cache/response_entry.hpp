@@ -20,6 +20,16 @@ struct ResponseEntry {
 
 std::optional<ResponseEntry> read_response_entry(std::string_view json);
 
+// The verdict of read_response_entry() on an entry, for one request: whether its prompt and
+// model are these, and then its response. The stored prompt and model are compared where they
+// are (copied only when they hold escapes). nullopt where read_response_entry() gives nullopt.
+struct EntryMatch {
+  bool answers = false;
+  std::string response;  // when `answers`
+};
+std::optional<EntryMatch> match_response_entry(std::string_view json, std::string_view prompt,
+                                               std::string_view model);
+
 // Appends the unescaped text of a JSON string body (between its quotes) to `out`; false
 // when the body is not valid JSON string content.
 bool unescape_json_string(std::string_view body, std::string& out);

@@ -61,13 +61,20 @@ NearCache::~NearCache() {
   impl_->client.on_push(nullptr);
 }
 
-Task<std::optional<std::string>> NearCache::get(std::string_view key) {
+std::optional<std::string_view> NearCache::find(std::string_view key) {
+  impl_->follow_current_connection();
+  auto held = impl_->store.find(key, NearCacheStore::Clock::now());
+  if (held) ++impl_->counters.hits;
+  return held;
+}
+
+void NearCache::forget(std::string_view key) {
+  impl_->drop(key);
+}
+
+Task<std::optional<std::string>> NearCache::get(std::string_view key, RequestOptions options) {
   auto impl = impl_;
-  impl->follow_current_connection();
-  if (auto held = impl->store.find(key, NearCacheStore::Clock::now())) {
-    ++impl->counters.hits;
-    co_return std::string(*held);
-  }
+  if (auto held = find(key)) co_return std::string(*held);
   ++impl->counters.misses;
   const std::string name(key);
   const std::uint64_t ticket = impl->store.begin_read(name);
@@ -76,7 +83,7 @@ Task<std::optional<std::string>> NearCache::get(std::string_view key) {
     Pipeline read;
     read.add("GET", name);
     read.add("PTTL", name);
-    replies = co_await impl->client.execute(read);
+    replies = co_await impl->client.execute(read, options);
   } catch (...) {
     impl->store.abandon_read(name, ticket);
     throw;

@@ -34,6 +34,17 @@ std::optional<ResponseEntry> read_with_boost_json(std::string_view text) {
 
 void expect_same_as_boost(std::string_view text) {
   const auto fast = read_response_entry(text);
+  // The matcher the hot read uses gives read_response_entry's verdict for any request.
+  for (const auto& [prompt, model] : {std::pair<std::string, std::string>{"hello", "gpt-4"},
+                                      {fast ? fast->prompt : "p", fast ? fast->model : "m"}}) {
+    const auto match = cache::match_response_entry(text, prompt, model);
+    EXPECT_EQ(match.has_value(), fast.has_value()) << text;
+    if (!match || !fast) continue;
+    EXPECT_EQ(match->answers, fast->prompt == prompt && fast->model == model) << text;
+    if (match->answers) {
+      EXPECT_EQ(match->response, fast->response) << text;
+    }
+  }
   if (!fast) return;  // left to the general path
   const auto slow = read_with_boost_json(text);
   ASSERT_TRUE(slow.has_value()) << "fast path accepted what JSON rejects: " << text;
@@ -164,6 +175,23 @@ TEST(ResponseEntry, AgreesWithAFullJsonParserOnRandomEntries) {
     expect_same_as_boost(damaged);
   }
   EXPECT_EQ(accepted, 6000);
+}
+
+// The eight-bytes-at-a-time check must still see one bad byte anywhere in a word.
+TEST(ResponseEntry, RefusesAControlCharacterOrStrayByteAtAnyPosition) {
+  for (std::size_t at = 0; at < 40; ++at) {
+    for (const char bad : {'\x01', '\x1f', '\x80', '\xff'}) {
+      std::string body(40, 'a');
+      body[at] = bad;
+      const std::string entry = R"({"prompt":"p","model":"m","response":")" + body + R"("})";
+      EXPECT_FALSE(cache::read_response_entry(entry).has_value())
+          << "byte " << int(bad) << " at " << at;
+    }
+    std::string body(40, 'a');
+    body[at] = '\x7f';  // DEL needs no escape in JSON
+    const std::string entry = R"({"prompt":"p","model":"m","response":")" + body + R"("})";
+    EXPECT_EQ(cache::read_response_entry(entry)->response, body);
+  }
 }
 
 }  // namespace

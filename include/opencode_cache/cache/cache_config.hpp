@@ -68,10 +68,20 @@ struct CacheConfig {
 
   Encryption encryption;
 
+  // A near cache (valkey::NearCache) in front of response and metadata reads: hot values
+  // answered from this process without a round trip, dropped on the server's invalidations,
+  // all of them when the connection is replaced. Off while near_entries is 0. The cache's
+  // Client must then run RESP3 with ClientConfig::tracking on, or CacheService throws
+  // Error(invalid_config). Metadata reads skip it when refresh_ttl_on_read (a hit here would
+  // not restart the TTL). Bounded by entries and by bytes (keys and stored values).
+  std::size_t near_entries = 0;
+  std::size_t near_bytes = 64 * 1024 * 1024;
+
   // CACHE_TTL_RESPONSE, CACHE_TTL_SESSION, CACHE_TTL_CONTEXT, CACHE_TTL_METADATA (seconds,
   // positive integers) and CACHE_KEY_PREFIX over the defaults; CACHE_ENCRYPT (a comma-separated
   // list of response, context, session), CACHE_ENCRYPTION_KEYS (comma-separated id:base64 entries,
-  // or @file with one entry per line) and CACHE_KEY_HMAC_KEY (base64) for `encryption`. Throws
+  // or @file with one entry per line) and CACHE_KEY_HMAC_KEY (base64) for `encryption`;
+  // CACHE_NEAR_ENTRIES and CACHE_NEAR_BYTES (whole numbers, 0 entries is off). Throws
   // std::invalid_argument naming the variable when a value is not usable.
   static CacheConfig from_env();
   static CacheConfig from_env(const std::function<const char*(const char*)>& getenv);

@@ -34,6 +34,7 @@
 #include "opencode_cache/cache/cache_keys.hpp"
 #include "opencode_cache/cache/cache_stats.hpp"
 #include "opencode_cache/valkey/client.hpp"
+#include "opencode_cache/valkey/near_cache.hpp"
 
 namespace opencode_cache::cache {
 
@@ -194,6 +195,8 @@ class CacheService {
                        WriteOptions options = {});
 
   const CacheStats& stats() const noexcept;
+  // The near cache's figures (CacheConfig::near_entries); nullopt when it is off.
+  std::optional<valkey::NearCacheStats> near_cache_stats() const;
   // Valkey's own figures (INFO memory, stats, clients).
   Task<ServerInfo> server_info();
   // Keys per namespace below the prefix, counted by SCAN: costs a pass over the keyspace

@@ -49,7 +49,14 @@ class NearCache {
 
   // The value held here, else Valkey's (one round trip: GET and PTTL), kept for next time.
   // A hit completes without suspending the caller: a loop of hits yields to nothing else.
-  Task<std::optional<std::string>> get(std::string_view key);
+  // `options` as for any command (a cache's short timeout, wait_for_connection = false).
+  Task<std::optional<std::string>> get(std::string_view key, RequestOptions options = {});
+  // The value held here, without a round trip or a copy, counted as a hit; nullopt when not
+  // held (not counted: the get() that follows counts the miss). The view is valid until the
+  // near cache is next called or an invalidation arrives: use it before suspending.
+  std::optional<std::string_view> find(std::string_view key);
+  // Drops the local copy of `key`: for writes to it sent through the client by other means.
+  void forget(std::string_view key);
   // Through the client, dropping the local copy first.
   Task<bool> set(std::string_view key, std::string_view value, SetOptions options = {});
   Task<std::int64_t> del(std::string_view key);

@@ -295,6 +295,9 @@ ServerConfig ServerConfig::from_env(const Getenv& getenv) {
       library_config("VALKEY_STATE_", [&] { return valkey::ClientConfig::state_from_env(getenv); });
   if (config.valkey_state) config.valkey_state->client_name = "opencode-cache-server-state";
   config.cache = library_config("CACHE_", [&] { return cache::CacheConfig::from_env(getenv); });
+  // The near cache (CACHE_NEAR_ENTRIES) stays coherent through Valkey's invalidations: the
+  // cache's connections then run with client tracking.
+  if (config.cache.near_entries > 0) config.valkey.tracking = true;
   config.rate_limits =
       library_config("RATE_LIMIT_", [&] { return ratelimit::RateLimiterConfig::from_env(getenv); });
   // The limits keep the library's short deadline (RATE_LIMIT_TIMEOUT_MS, 100 ms), after which
