@@ -389,6 +389,10 @@ Task<resp::Value> ClusterClient::routed(const Command& command, int slot, Reques
   }
 }
 
+Task<resp::Value> ClusterClient::routed_owned(Command command, int slot, RequestOptions options) {
+  co_return co_await routed(command, slot, options);
+}
+
 // MGET, DEL, UNLINK, EXISTS, TOUCH and MSET over several slots: one command per slot, sent at
 // once, replies put back in the caller's order (MGET) or added up (the counts).
 Task<resp::Value> ClusterClient::split(const Command& command, const Route& route,
@@ -410,7 +414,7 @@ Task<resp::Value> ClusterClient::split(const Command& command, const Route& rout
     for (const std::size_t i : indices) {
       for (std::size_t k = 0; k < step; ++k) arguments.push_back(command.argument(i + k));
     }
-    parts.push_back(routed(with_arguments(command.name(), arguments), slot, options));
+    parts.push_back(routed_owned(with_arguments(command.name(), arguments), slot, options));
     positions.push_back(indices);
   }
   std::vector<resp::Value> replies =
@@ -525,7 +529,8 @@ Task<resp::Value> ClusterClient::command(Command command, RequestOptions options
   co_return co_await routed(command, no_slot, options);
 }
 
-Task<std::vector<resp::Value>> ClusterClient::execute_on(ClientPtr node, const Pipeline& pipeline,
+// Owns what it sends: started by all_of after the caller's temporaries are gone.
+Task<std::vector<resp::Value>> ClusterClient::execute_on(ClientPtr node, Pipeline pipeline,
                                                          RequestOptions options) {
   co_return co_await node->execute(pipeline, options);
 }

@@ -68,11 +68,13 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   Task<void> pause_before_retry(Attempt& attempt, const Error& why);
 
   Task<resp::Value> routed(const Command& command, int slot, RequestOptions options);
+  // The same, owning its command: for tasks started later (split parts).
+  Task<resp::Value> routed_owned(Command command, int slot, RequestOptions options);
   Task<resp::Value> split(const Command& command, const Route& route, RequestOptions options);
   Task<resp::Value> on_every_primary(const Command& command, Routing routing,
                                      RequestOptions options);
   Task<resp::Value> scan(const Command& command, RequestOptions options);
-  Task<std::vector<resp::Value>> execute_on(ClientPtr node, const Pipeline& pipeline,
+  Task<std::vector<resp::Value>> execute_on(ClientPtr node, Pipeline pipeline,
                                             RequestOptions options);
   std::chrono::steady_clock::time_point deadline_of(const RequestOptions& options) const;
   void log(const std::string& line) const;

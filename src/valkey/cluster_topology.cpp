@@ -75,14 +75,18 @@ std::optional<Topology> parse_cluster_shards(const Value& reply, std::string_vie
     if (slots->elements.empty()) continue;  // a shard serving nothing takes no traffic
     Shard shard;
     bool has_primary = false;
+    bool primary_online = false;
     for (const Value& node : nodes->elements) {
       auto address = shard_node(node, fallback_host);
       if (!address) return std::nullopt;
       const std::string role = text_of(field(node, "role"));
       const std::string health = text_of(field(node, "health"));
-      if (role == "master" && !has_primary) {
+      // Mid-failover a shard may list its failed primary beside the promoted one: the
+      // healthy one wins.
+      if (role == "master" && (!has_primary || (!primary_online && health == "online"))) {
         shard.primary = std::move(*address);
         has_primary = true;
+        primary_online = health == "online";
       } else if (role != "master" && health == "online") {
         shard.replicas.push_back(std::move(*address));
       }

@@ -1,4 +1,4 @@
-#include "support/valkey_cluster.hpp"
+#include "cluster/valkey_cluster.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
