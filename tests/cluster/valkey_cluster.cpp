@@ -226,7 +226,8 @@ ValkeyServer& ValkeyCluster::primary_of_slot(int slot) {
 }
 
 ValkeyServer& ValkeyCluster::fail_over_by_killing(ValkeyServer& primary,
-                                                  std::chrono::milliseconds limit) {
+                                                  std::chrono::milliseconds limit,
+                                                  Clock::time_point* promoted_at) {
   const std::string old_id = node_id(primary);
   std::string replica_ids;
   for (const NodeLine& line : parse_nodes(primary.cli({"CLUSTER", "NODES"}))) {
@@ -240,6 +241,7 @@ ValkeyServer& ValkeyCluster::fail_over_by_killing(ValkeyServer& primary,
       if (!node->running()) continue;
       const std::string role = info_field(node->cli({"INFO", "replication"}), "role");
       if (role == "master" && replica_ids.find(node_id(*node)) != std::string::npos) {
+        if (promoted_at != nullptr) *promoted_at = Clock::now();
         wait_until_healthy(std::chrono::duration_cast<std::chrono::milliseconds>(
             std::max(Clock::duration(1s), give_up - Clock::now())));
         return *node;

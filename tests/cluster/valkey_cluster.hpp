@@ -51,9 +51,11 @@ class ValkeyCluster {
   // slot owners and every slot is covered, within `limit`.
   void wait_until_healthy(std::chrono::milliseconds limit = std::chrono::seconds(20));
   // Kills `primary` (SIGKILL) and waits until one of its replicas was promoted and the cluster
-  // is healthy again; returns the new primary. The old node stays down.
+  // is healthy again; returns the new primary. The old node stays down. `promoted_at`, when
+  // given, receives the moment the promotion was seen (role:master on the replica).
   ValkeyServer& fail_over_by_killing(ValkeyServer& primary,
-                                     std::chrono::milliseconds limit = std::chrono::seconds(20));
+                                     std::chrono::milliseconds limit = std::chrono::seconds(20),
+                                     std::chrono::steady_clock::time_point* promoted_at = nullptr);
   // Restarts a node killed before (same port, same nodes.conf) and waits until it rejoined.
   void restart(ValkeyServer& node);
 
