@@ -48,7 +48,9 @@ constexpr int throughput_ops = 128000;
 constexpr int latency_samples = 10000;
 constexpr std::size_t value_size = 2048;
 
-std::string key_of(int i) { return "key:" + std::to_string(i); }
+std::string key_of(int i) {
+  return "key:" + std::to_string(i);
+}
 
 const std::string& value() {
   static const std::string x(value_size, 'x');
@@ -90,7 +92,7 @@ asio::awaitable<double> ops_per_second(valkey::Client& client, cache::CacheServi
   co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
   const std::chrono::duration<double> elapsed = Clock::now() - start;
   if (failure) std::rethrow_exception(failure);
-  co_return each * concurrency / elapsed.count();
+  co_return each* concurrency / elapsed.count();
 }
 
 asio::awaitable<double> get_p50_us(valkey::Client& client) {
@@ -113,8 +115,7 @@ asio::awaitable<int> fill(valkey::Client& client, cache::CacheService& service) 
 
 // One side of the comparison: its event loop, client and cache service.
 struct Side {
-  Side(const valkey::ClientConfig& config)
-      : client(io.get_executor(), config), service(client) {
+  Side(const valkey::ClientConfig& config) : client(io.get_executor(), config), service(client) {
     bench::run(io, fill(client, service));
   }
   double ops(Op op) { return bench::run(io, ops_per_second(client, service, op)); }
@@ -126,10 +127,23 @@ struct Side {
 };
 
 double valkey_benchmark_cluster_get_ops(const ValkeyCluster& cluster) {
-  const std::vector<std::string> argv = {
-      "valkey-benchmark", "--cluster", "-h", "127.0.0.1", "-p", std::to_string(cluster.seed_port()),
-      "-c", "4", "-P", "16", "-n", std::to_string(throughput_ops * 2), "-d",
-      std::to_string(value_size), "-t", "get", "--csv"};
+  const std::vector<std::string> argv = {"valkey-benchmark",
+                                         "--cluster",
+                                         "-h",
+                                         "127.0.0.1",
+                                         "-p",
+                                         std::to_string(cluster.seed_port()),
+                                         "-c",
+                                         "4",
+                                         "-P",
+                                         "16",
+                                         "-n",
+                                         std::to_string(throughput_ops * 2),
+                                         "-d",
+                                         std::to_string(value_size),
+                                         "-t",
+                                         "get",
+                                         "--csv"};
   return bench::parse_valkey_benchmark_csv(bench::spawn_and_capture(argv)).rps;
 }
 

@@ -153,10 +153,10 @@ std::optional<ClusterUrl> split_cluster_url(std::string_view text) {
   }
   const auto comma = authority.find(',');
   const std::string_view first = authority.substr(0, comma);
-  out.single_node_url =
-      std::string(base_scheme) + "://" + std::string(userinfo) + std::string(first) + std::string(tail);
-  std::string_view others = comma == std::string_view::npos ? std::string_view{}
-                                                            : authority.substr(comma + 1);
+  out.single_node_url = std::string(base_scheme) + "://" + std::string(userinfo) +
+                        std::string(first) + std::string(tail);
+  std::string_view others =
+      comma == std::string_view::npos ? std::string_view{} : authority.substr(comma + 1);
   while (!others.empty()) {
     const auto next = others.find(',');
     const std::string_view seed = others.substr(0, next);
@@ -233,8 +233,8 @@ ClientConfig ClientConfig::from_env(const std::function<const char*(const char*)
   if (auto cluster = value("VALKEY_CLUSTER"); !cluster.empty()) {
     bool on = false;
     if (!parse_flag(cluster, on)) {
-      invalid("VALKEY_CLUSTER must be 1 or 0 (true, false, yes, no), got '" +
-              std::string(cluster) + "'");
+      invalid("VALKEY_CLUSTER must be 1 or 0 (true, false, yes, no), got '" + std::string(cluster) +
+              "'");
     }
     config.cluster = config.cluster || on;
   }

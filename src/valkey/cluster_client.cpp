@@ -27,7 +27,9 @@ constexpr auto no_throw = asio::as_tuple(asio::use_awaitable);
 constexpr std::chrono::milliseconds first_retry_delay{10};
 constexpr std::chrono::milliseconds longest_retry_delay{200};
 
-bool says(const ServerError& error, std::string_view prefix) { return error.prefix() == prefix; }
+bool says(const ServerError& error, std::string_view prefix) {
+  return error.prefix() == prefix;
+}
 
 // The node that answered may be gone: errors that say the command was not written.
 bool was_not_sent(const Error& error) {
@@ -86,9 +88,9 @@ Pipeline asking_then(const Command& command) {
 
 using ValueOp = decltype(asio::co_spawn(std::declval<asio::any_io_executor>(),
                                         std::declval<Task<resp::Value>>(), asio::deferred));
-using ValuesOp = decltype(asio::co_spawn(std::declval<asio::any_io_executor>(),
-                                         std::declval<Task<std::vector<resp::Value>>>(),
-                                         asio::deferred));
+using ValuesOp =
+    decltype(asio::co_spawn(std::declval<asio::any_io_executor>(),
+                            std::declval<Task<std::vector<resp::Value>>>(), asio::deferred));
 
 // Runs every task at once; the results in the tasks' order, or the first failure rethrown
 // once all have finished.
@@ -118,7 +120,9 @@ struct ClusterClient::Attempt {
 ClusterClient::ClusterClient(asio::any_io_executor executor, ClientConfig config)
     : executor_(std::move(executor)), config_(std::move(config)), periodic_timer_(executor_) {}
 
-ClusterClient::~ClusterClient() { close(); }
+ClusterClient::~ClusterClient() {
+  close();
+}
 
 void ClusterClient::log(const std::string& line) const {
   if (config_.log) config_.log("valkey cluster " + line);
@@ -311,8 +315,8 @@ Task<void> ClusterClient::ensure_topology(Clock::time_point deadline) {
       throw Error(errc::timeout, "no cluster slot map within the deadline: " + last_refresh_error_);
     }
     if (!refreshing_) {
-      throw Error(errc::not_connected, "no node of the cluster gave its slot map: " +
-                                           last_refresh_error_);
+      throw Error(errc::not_connected,
+                  "no node of the cluster gave its slot map: " + last_refresh_error_);
     }
     timer.expires_at(deadline);
     topology_waiters_.push_back(&timer);
@@ -324,8 +328,8 @@ Task<void> ClusterClient::ensure_topology(Clock::time_point deadline) {
 
 Task<void> ClusterClient::pause_before_retry(Attempt& attempt, const Error& why) {
   if (Clock::now() + attempt.delay >= attempt.deadline) {
-    throw Error(errc::timeout, "the cluster did not serve the command within its deadline: " +
-                                   why.detail());
+    throw Error(errc::timeout,
+                "the cluster did not serve the command within its deadline: " + why.detail());
   }
   asio::steady_timer timer(executor_, attempt.delay);
   co_await timer.async_wait(no_throw);

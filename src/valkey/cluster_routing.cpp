@@ -66,10 +66,10 @@ Route route_of(const Command& command) {
     if (sub.view() == "USAGE") return {Routing::by_key, 2};
     return {Routing::any_node, 0};
   }
-  if (one_of(name, {"PING", "ECHO", "INFO", "TIME", "CLUSTER", "CONFIG", "CLIENT", "COMMAND",
-                    "PUBLISH", "RANDOMKEY", "LASTSAVE", "DEBUG", "SLOWLOG", "LATENCY", "ACL",
-                    "ROLE", "LOLWUT", "SAVE", "BGSAVE", "PUBSUB", "WAIT", "WAITAOF", "READONLY",
-                    "READWRITE", "ASKING", "HELLO", "QUIT"})) {
+  if (one_of(name, {"PING",    "ECHO",     "INFO",      "TIME",     "CLUSTER", "CONFIG",  "CLIENT",
+                    "COMMAND", "PUBLISH",  "RANDOMKEY", "LASTSAVE", "DEBUG",   "SLOWLOG", "LATENCY",
+                    "ACL",     "ROLE",     "LOLWUT",    "SAVE",     "BGSAVE",  "PUBSUB",  "WAIT",
+                    "WAITAOF", "READONLY", "READWRITE", "ASKING",   "HELLO",   "QUIT"})) {
     return {Routing::any_node, 0};
   }
   // SPUBLISH's channel hashes like a key, at 1.

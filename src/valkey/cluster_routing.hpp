@@ -12,15 +12,15 @@
 namespace opencode_cache::valkey::detail {
 
 enum class Routing : std::uint8_t {
-  by_key,          // one key at `key_index` (GET, SET, HSET... and subcommands like OBJECT)
-  split_keys,      // every argument from 1 is a key: MGET, DEL, UNLINK, EXISTS, TOUCH
-  split_pairs,     // key, value pairs from 1: MSET
-  by_script_keys,  // EVAL / EVALSHA / FCALL: numkeys at 2, keys after; no key: any node
-  any_node,        // no key: PING, INFO, PUBLISH, SCRIPT EXISTS, CLUSTER ...
-  every_primary,   // the same on every primary, first reply kept: FLUSHALL, SCRIPT LOAD ...
-  sum_primaries,   // integers added up over the primaries: DBSIZE
+  by_key,            // one key at `key_index` (GET, SET, HSET... and subcommands like OBJECT)
+  split_keys,        // every argument from 1 is a key: MGET, DEL, UNLINK, EXISTS, TOUCH
+  split_pairs,       // key, value pairs from 1: MSET
+  by_script_keys,    // EVAL / EVALSHA / FCALL: numkeys at 2, keys after; no key: any node
+  any_node,          // no key: PING, INFO, PUBLISH, SCRIPT EXISTS, CLUSTER ...
+  every_primary,     // the same on every primary, first reply kept: FLUSHALL, SCRIPT LOAD ...
+  sum_primaries,     // integers added up over the primaries: DBSIZE
   concat_primaries,  // arrays joined: KEYS
-  scan,            // SCAN: one primary after the other, the cursor saying which
+  scan,              // SCAN: one primary after the other, the cursor saying which
 };
 
 struct Route {

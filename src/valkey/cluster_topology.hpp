@@ -50,6 +50,7 @@ struct Redirection {
   int slot;
   NodeAddress target;
 };
-std::optional<Redirection> parse_redirection(std::string_view error, std::string_view fallback_host);
+std::optional<Redirection> parse_redirection(std::string_view error,
+                                             std::string_view fallback_host);
 
 }  // namespace opencode_cache::valkey::detail

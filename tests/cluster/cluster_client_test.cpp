@@ -7,11 +7,11 @@
 
 #include <set>
 
+#include "cluster/valkey_cluster.hpp"
 #include "opencode_cache/valkey/client.hpp"
 #include "opencode_cache/valkey/reply.hpp"
 #include "opencode_cache/valkey/scanner.hpp"
 #include "support/async_test.hpp"
-#include "cluster/valkey_cluster.hpp"
 
 namespace opencode_cache::testing {
 namespace {
@@ -118,7 +118,8 @@ TEST_F(ClusterClientTest, ScriptsRunOnTheNodeOfTheirKeysAndReloadAfterFlush) {
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     for (int i = 0; i < 10; ++i) {
-      const auto reply = co_await client.eval(script, strings("s:" + std::to_string(i)), strings("5"));
+      const auto reply =
+          co_await client.eval(script, strings("s:" + std::to_string(i)), strings("5"));
       EXPECT_EQ(reply.integer, 5);
     }
     co_await client.command(Command("SCRIPT", "FLUSH"));  // on every primary

@@ -6,15 +6,15 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <cstdio>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <cstdio>
 #include <thread>
 
+#include "cluster/valkey_cluster.hpp"
 #include "opencode_cache/valkey/client.hpp"
 #include "opencode_cache/valkey/reply.hpp"
 #include "support/async_test.hpp"
-#include "cluster/valkey_cluster.hpp"
 
 namespace opencode_cache::testing {
 namespace {
@@ -158,11 +158,12 @@ TEST(ClusterFailover, PrimaryKilledUnderLoadRecoversWithinThreeSeconds) {
       },
       60s);
   if (killer.joinable()) killer.join();
-  std::printf("failover: first success %lld ms after the promotion was seen, worst command %lld ms, "
-              "%lld INCRs acknowledged, %lld uncertain\n",
-              static_cast<long long>(first_success_after_promotion_ms),
-              static_cast<long long>(worst_ms), static_cast<long long>(increments_acknowledged),
-              static_cast<long long>(increments_uncertain));
+  std::printf(
+      "failover: first success %lld ms after the promotion was seen, worst command %lld ms, "
+      "%lld INCRs acknowledged, %lld uncertain\n",
+      static_cast<long long>(first_success_after_promotion_ms), static_cast<long long>(worst_ms),
+      static_cast<long long>(increments_acknowledged),
+      static_cast<long long>(increments_uncertain));
   EXPECT_GE(first_success_after_promotion_ms, 0);
   EXPECT_LE(first_success_after_promotion_ms, 3000);
   EXPECT_EQ(failures_after_recovery, 0);

@@ -26,7 +26,9 @@ class ClusterServicesTest : public ValkeyClusterTest {
   ClientConfig config() const { return ClientConfig::from_url(cluster().url()); }
 };
 
-JsonObject object_of(std::string_view json) { return boost::json::parse(json).as_object(); }
+JsonObject object_of(std::string_view json) {
+  return boost::json::parse(json).as_object();
+}
 
 TEST_F(ClusterServicesTest, ResponsesAndSessionsLiveOnTheNodesOfTheirKeys) {
   const auto client_config = config();

@@ -5,9 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include "cluster/valkey_cluster.hpp"
 #include "valkey/cluster_routing.hpp"
 #include "valkey/cluster_topology.hpp"
-#include "cluster/valkey_cluster.hpp"
 
 namespace opencode_cache::testing {
 namespace {
@@ -51,8 +51,12 @@ TEST(ClusterSlot, RedirectionsAreParsed) {
   EXPECT_FALSE(parse_redirection("ERR MOVED", "seed"));
 }
 
-Value integer(std::int64_t n) { return Value{.type = Type::integer, .integer = n}; }
-Value text(std::string s) { return Value{.type = Type::bulk_string, .string = std::move(s)}; }
+Value integer(std::int64_t n) {
+  return Value{.type = Type::integer, .integer = n};
+}
+Value text(std::string s) {
+  return Value{.type = Type::bulk_string, .string = std::move(s)};
+}
 Value array(std::vector<Value> elements) {
   return Value{.type = Type::array, .elements = std::move(elements)};
 }

@@ -96,7 +96,9 @@ std::string info_field(const std::string& info, const std::string& name) {
   return {};
 }
 
-void pause_briefly() { std::this_thread::sleep_for(20ms); }  // between polls of a condition
+void pause_briefly() {
+  std::this_thread::sleep_for(20ms);
+}  // between polls of a condition
 
 }  // namespace
 
@@ -265,11 +267,11 @@ void ValkeyCluster::begin_slot_migration(int slot, ValkeyServer& from, ValkeySer
 
 std::size_t ValkeyCluster::migrate_slot_keys(int slot, ValkeyServer& from, ValkeyServer& to,
                                              std::size_t batch) {
-  const auto keys = lines_of(from.cli(
-      {"CLUSTER", "GETKEYSINSLOT", std::to_string(slot), std::to_string(batch)}));
+  const auto keys =
+      lines_of(from.cli({"CLUSTER", "GETKEYSINSLOT", std::to_string(slot), std::to_string(batch)}));
   if (keys.empty()) return 0;
   std::vector<std::string> args = {"MIGRATE", to.host(), std::to_string(to.port()), "", "0",
-                                   "5000", "KEYS"};
+                                   "5000",    "KEYS"};
   args.insert(args.end(), keys.begin(), keys.end());
   const std::string reply = from.cli(args);
   if (reply != "OK" && reply != "NOKEY") throw std::runtime_error("MIGRATE: " + reply);
@@ -304,10 +306,16 @@ void ValkeyClusterTest::SetUpTestSuite() {
   if (!shared_) shared_ = std::make_unique<ValkeyCluster>();
 }
 
-void ValkeyClusterTest::TearDownTestSuite() { shared_.reset(); }
+void ValkeyClusterTest::TearDownTestSuite() {
+  shared_.reset();
+}
 
-void ValkeyClusterTest::SetUp() { cluster().flush_all(); }
+void ValkeyClusterTest::SetUp() {
+  cluster().flush_all();
+}
 
-ValkeyCluster& ValkeyClusterTest::cluster() { return *shared_; }
+ValkeyCluster& ValkeyClusterTest::cluster() {
+  return *shared_;
+}
 
 }  // namespace opencode_cache::testing

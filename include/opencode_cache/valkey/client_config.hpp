@@ -86,9 +86,10 @@ struct ClientConfig {
 
   // valkey://[user[:password]@]host[:port][/db], redis://..., rediss://... (TLS),
   // unix:///path/to/socket[?db=N], valkey+cluster://[user[:password]@]h1:p1,h2:p2 (and
-  // redis+cluster, valkeys+cluster, rediss+cluster): a cluster with these seeds. TLS URLs (rediss, valkeys) also take the TlsConfig
-  // parameters ca_file, ca_dir, cert_file, key_file, server_name and verify_peer=true|false,
-  // e.g. valkeys://cache.example?ca_file=/etc/valkey/ca.pem. Throws Error(errc::invalid_config).
+  // redis+cluster, valkeys+cluster, rediss+cluster): a cluster with these seeds. TLS URLs (rediss,
+  // valkeys) also take the TlsConfig parameters ca_file, ca_dir, cert_file, key_file, server_name
+  // and verify_peer=true|false, e.g. valkeys://cache.example?ca_file=/etc/valkey/ca.pem. Throws
+  // Error(errc::invalid_config).
   static ClientConfig from_url(std::string_view url);
 
   // VALKEY_URL if set, else VALKEY_HOST (default localhost) and VALKEY_PORT (default 6380,
