@@ -345,7 +345,7 @@ Task<resp::Value> ClusterClient::routed(const Command& command, int slot, Reques
   options.deadline = attempt.deadline;
   const bool wait = options.wait_for_connection;
   options.wait_for_connection = false;  // waiting for a node is done here, across nodes
-  co_await ensure_topology(attempt.deadline);
+  if (!have_topology_) co_await ensure_topology(attempt.deadline);
   std::optional<NodeAddress> ask;
   while (true) {
     std::optional<ServerError> refused;
@@ -443,7 +443,7 @@ Task<resp::Value> ClusterClient::split(const Command& command, const Route& rout
 Task<resp::Value> ClusterClient::on_every_primary(const Command& command, Routing routing,
                                                   RequestOptions options) {
   options.deadline = deadline_of(options);
-  co_await ensure_topology(options.deadline);
+  if (!have_topology_) co_await ensure_topology(options.deadline);
   std::vector<Task<resp::Value>> parts;
   for (const ClientPtr& node : primary_clients()) parts.push_back(node->command(command, options));
   std::vector<resp::Value> replies =
@@ -468,7 +468,7 @@ Task<resp::Value> ClusterClient::on_every_primary(const Command& command, Routin
 // on one node. A shard that fails over keeps its slots, so a cursor survives it.
 Task<resp::Value> ClusterClient::scan(const Command& command, RequestOptions options) {
   options.deadline = deadline_of(options);
-  co_await ensure_topology(options.deadline);
+  if (!have_topology_) co_await ensure_topology(options.deadline);
   std::vector<int> first_slots;  // the lowest slot of each primary, ascending
   {
     std::set<std::uint32_t> seen;
@@ -547,7 +547,7 @@ Task<std::vector<resp::Value>> ClusterClient::execute(const Pipeline& pipeline,
   auto self = shared_from_this();
   if (pipeline.empty()) co_return std::vector<resp::Value>{};
   options.deadline = deadline_of(options);
-  co_await ensure_topology(options.deadline);
+  if (!have_topology_) co_await ensure_topology(options.deadline);
   std::map<ClientPtr, std::vector<std::size_t>> by_node;
   std::vector<ClientPtr> order;
   ClientPtr keyless_node;
@@ -621,7 +621,7 @@ Task<std::vector<resp::Value>> ClusterClient::transaction(const Pipeline& pipeli
   }
   Attempt attempt{.deadline = deadline_of(options)};
   options.deadline = attempt.deadline;
-  co_await ensure_topology(attempt.deadline);
+  if (!have_topology_) co_await ensure_topology(attempt.deadline);
   while (true) {
     const ClientPtr node = node_of_slot(slot);
     if (!node) throw Error(errc::not_connected, "no node serves slot " + std::to_string(slot));
@@ -671,7 +671,7 @@ Task<resp::Value> ClusterClient::eval(const Script& script, const std::vector<st
 Task<void> ClusterClient::connect() {
   auto self = shared_from_this();
   const auto deadline = Clock::now() + config_.command_timeout;
-  co_await ensure_topology(deadline);
+  if (!have_topology_) co_await ensure_topology(deadline);
   for (const ClientPtr& node : primary_clients()) co_await node->connect();
 }
 
