@@ -170,7 +170,7 @@ TEST(ClusterFailover, PrimaryKilledUnderLoadRecoversWithinThreeSeconds) {
   if (other_shard_apart) {
     EXPECT_EQ(other_shard_failures, 0);
   }
-  EXPECT_LE(worst_ms, 1000 + 150);  // the deadline, and a scheduling margin
+  EXPECT_LE(worst_ms, 1000 + 250);  // the deadline, and the fault suite's scheduling slack
 }
 
 }  // namespace
