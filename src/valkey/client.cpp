@@ -10,6 +10,7 @@
 #include <random>
 
 #include "cancellation.hpp"
+#include "cluster_client.hpp"
 #include "command_table.hpp"
 #include "connection.hpp"
 #include "connection_supervisor.hpp"
@@ -586,11 +587,17 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
 
 Client::Client(asio::any_io_executor executor, ClientConfig config)
     : impl_(std::make_shared<Impl>(std::move(executor), std::move(config))) {
+  if (impl_->config.cluster) {
+    cluster_ = std::make_shared<detail::ClusterClient>(impl_->executor, impl_->config);
+    if (!impl_->config.lazy_connect) cluster_->request_refresh();
+    return;
+  }
   if (!impl_->config.lazy_connect) impl_->start_loop();
 }
 
 Client::~Client() {
   try {
+    if (cluster_) cluster_->close();
     impl_->close();
   } catch (...) {
     // Failing the waiting commands allocates their error text; out of memory while
@@ -602,12 +609,15 @@ const ClientConfig& Client::config() const noexcept {
   return impl_->config;
 }
 ConnectionState Client::state() const noexcept {
+  if (cluster_) return cluster_->state();
   return impl_->state;
 }
 ClientStats Client::stats() const noexcept {
+  if (cluster_) return cluster_->stats();
   return impl_->stats;
 }
 CircuitBreaker::State Client::breaker_state() const noexcept {
+  if (cluster_) return cluster_->breaker_state();
   return impl_->breaker.state();
 }
 asio::any_io_executor Client::get_executor() const noexcept {
@@ -615,20 +625,33 @@ asio::any_io_executor Client::get_executor() const noexcept {
 }
 
 void Client::on_push(std::function<void(resp::Value&&)> handler) {
+  if (cluster_) cluster_->on_push(handler);
   impl_->push_handler = std::move(handler);
 }
 
 void Client::close() {
+  if (cluster_) cluster_->close();
   impl_->close();
 }
 
 Task<void> Client::connect() {
+  if (cluster_) {
+    auto cluster = cluster_;
+    co_await cluster->connect();
+    co_return;
+  }
   if (impl_->state == ConnectionState::ready) co_return;
   co_await command(Command("PING"));
 }
 
 Task<void> Client::quit() {
   auto impl = impl_;
+  if (cluster_) {
+    auto cluster = cluster_;
+    co_await cluster->quit();
+    impl->close();
+    co_return;
+  }
   if (impl->state == ConnectionState::closed) co_return;
   if (impl->state == ConnectionState::ready) {
     impl->quitting = true;
@@ -649,6 +672,10 @@ Task<resp::Value> Client::command(Command command, RequestOptions options) {
   if (auto refusal = refusal_on_shared_connection(command, impl->config.dedicated)) {
     throw Error(errc::unsupported_command, *refusal);
   }
+  if (cluster_) {
+    auto cluster = cluster_;
+    co_return co_await cluster->command(std::move(command), options);
+  }
   auto request = std::make_shared<Request>();
   command.encode_to(request->payload);
   request->resendable =
@@ -662,6 +689,10 @@ Task<std::vector<resp::Value>> Client::execute(const Pipeline& pipeline, Request
   auto impl = impl_;
   if (pipeline.empty()) co_return std::vector<resp::Value>{};
   impl->refuse_any_in(pipeline);
+  if (cluster_) {
+    auto cluster = cluster_;
+    co_return co_await cluster->execute(pipeline, options);
+  }
   auto request = std::make_shared<Request>();
   bool read_only = true;
   for (const Command& command : pipeline.commands()) {
@@ -687,6 +718,7 @@ Task<std::vector<resp::Value>> Client::execute(const Pipeline& pipeline, Request
 }
 
 std::uint64_t Client::connection_epoch() const noexcept {
+  if (cluster_) return 0;
   return impl_->mux.epoch();
 }
 
@@ -694,6 +726,10 @@ Task<std::vector<resp::Value>> Client::transaction(const Pipeline& pipeline,
                                                    RequestOptions options) {
   auto impl = impl_;
   impl->refuse_any_in_transaction(pipeline);
+  if (cluster_) {
+    auto cluster = cluster_;
+    co_return co_await cluster->transaction(pipeline, options);
+  }
   auto request = std::make_shared<Request>();
   Command("MULTI").encode_to(request->payload);
   for (const Command& command : pipeline.commands()) command.encode_to(request->payload);
@@ -713,6 +749,10 @@ Task<std::vector<resp::Value>> Client::transaction(const Pipeline& pipeline,
 Task<resp::Value> Client::eval(const Script& script, const std::vector<std::string>& keys,
                                const std::vector<std::string>& args, RequestOptions options) {
   auto impl = impl_;
+  if (cluster_) {
+    auto cluster = cluster_;
+    co_return co_await cluster->eval(script, keys, args, options);
+  }
   // EVALSHA and its EVAL fallback share one budget.
   options.deadline = impl->deadline_of(options);
   resp::Value reply;

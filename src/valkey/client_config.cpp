@@ -128,9 +128,60 @@ void apply_network_url(const boost::urls::url_view& url, ClientConfig& config) {
   apply_query(url, config);
 }
 
+// "valkey+cluster://user:pw@h1:p1,h2:p2/0?x=y": the scheme without "+cluster", the first
+// host in place of the list, and the others as seeds.
+struct ClusterUrl {
+  std::string single_node_url;
+  std::vector<std::pair<std::string, std::uint16_t>> other_seeds;
+};
+
+std::optional<ClusterUrl> split_cluster_url(std::string_view text) {
+  const auto scheme_end = text.find("://");
+  if (scheme_end == std::string_view::npos) return std::nullopt;
+  const std::string_view scheme = text.substr(0, scheme_end);
+  if (!scheme.ends_with("+cluster")) return std::nullopt;
+  ClusterUrl out;
+  const std::string_view base_scheme = scheme.substr(0, scheme.size() - 8);
+  std::string_view rest = text.substr(scheme_end + 3);
+  const auto authority_end = std::min(rest.find_first_of("/?#"), rest.size());
+  std::string_view authority = rest.substr(0, authority_end);
+  const std::string_view tail = rest.substr(authority_end);
+  std::string_view userinfo;
+  if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
+    userinfo = authority.substr(0, at + 1);
+    authority.remove_prefix(at + 1);
+  }
+  const auto comma = authority.find(',');
+  const std::string_view first = authority.substr(0, comma);
+  out.single_node_url = std::string(base_scheme) + "://" + std::string(userinfo) +
+                        std::string(first) + std::string(tail);
+  std::string_view others =
+      comma == std::string_view::npos ? std::string_view{} : authority.substr(comma + 1);
+  while (!others.empty()) {
+    const auto next = others.find(',');
+    const std::string_view seed = others.substr(0, next);
+    others = next == std::string_view::npos ? std::string_view{} : others.substr(next + 1);
+    if (seed.empty()) continue;
+    const auto colon = seed.rfind(':');
+    if (colon == std::string_view::npos) {
+      out.other_seeds.emplace_back(std::string(seed), 6379);
+    } else {
+      out.other_seeds.emplace_back(std::string(seed.substr(0, colon)),
+                                   parse_port(seed.substr(colon + 1), "URL seed"));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 ClientConfig ClientConfig::from_url(std::string_view text) {
+  if (auto cluster = split_cluster_url(text)) {
+    ClientConfig config = from_url(cluster->single_node_url);
+    config.cluster = true;
+    config.cluster_seeds = std::move(cluster->other_seeds);
+    return config;
+  }
   auto parsed = boost::urls::parse_uri(text);
   if (!parsed) {
     if (has_non_numeric_port(text)) invalid("URL: port must be a number 1-65535");
@@ -150,7 +201,7 @@ ClientConfig ClientConfig::from_url(std::string_view text) {
     apply_network_url(url, config);
   } else {
     invalid("unsupported URL scheme '" + std::string(scheme) +
-            "' (valkey, redis, valkeys, rediss or unix)");
+            "' (valkey, redis, valkeys, rediss or unix, or one of the first four with +cluster)");
   }
   return config;
 }
@@ -179,6 +230,14 @@ ClientConfig ClientConfig::from_env(const std::function<const char*(const char*)
   if (auto user = value("VALKEY_USERNAME"); !user.empty()) config.username = user;
   if (auto password = value("VALKEY_PASSWORD"); !password.empty()) config.password = password;
   if (auto db = value("VALKEY_DB"); !db.empty()) config.database = parse_database(db, "VALKEY_DB");
+  if (auto cluster = value("VALKEY_CLUSTER"); !cluster.empty()) {
+    bool on = false;
+    if (!parse_flag(cluster, on)) {
+      invalid("VALKEY_CLUSTER must be 1 or 0 (true, false, yes, no), got '" + std::string(cluster) +
+              "'");
+    }
+    config.cluster = config.cluster || on;
+  }
   return config;
 }
 

@@ -28,6 +28,7 @@ class ValkeyErrorCategory final : public std::error_category {
       case errc::cancelled: return "cancelled by the caller";
       case errc::unsupported_command: return "not sent: unsupported on a shared connection";
       case errc::undecryptable: return "stored value does not decrypt";
+      case errc::cross_slot: return "not sent: its keys are in different cluster slots";
     }
     return "unknown valkey error";
   }

@@ -26,6 +26,9 @@
 #include "opencode_cache/valkey/script.hpp"
 
 namespace opencode_cache::valkey {
+namespace detail {
+class ClusterClient;
+}
 
 template <class T>
 using Task = boost::asio::awaitable<T>;
@@ -73,6 +76,8 @@ struct ClientStats {
   std::uint64_t push_handler_errors = 0;  // exceptions thrown by the on_push handler, contained
 };
 
+// With ClientConfig::cluster set, the same API over a Valkey Cluster (docs/cluster.md):
+// commands are routed by hash slot to one connection per primary.
 class Client {
  public:
   Client(boost::asio::any_io_executor executor, ClientConfig config);
@@ -106,7 +111,8 @@ class Client {
   // EVALSHA, falling back to EVAL (which loads the script) when the server answers NOSCRIPT.
   Task<resp::Value> eval(const Script& script, const std::vector<std::string>& keys,
                          const std::vector<std::string>& args, RequestOptions options = {});
-  // Identifies the current connection; changes whenever it is lost.
+  // Identifies the current connection; changes whenever it is lost. Always 0 on a cluster,
+  // where WATCH transactions are not supported.
   std::uint64_t connection_epoch() const noexcept;
 
   // RESP3 push messages that arrive on this connection (client-side caching
@@ -147,6 +153,7 @@ class Client {
  private:
   struct Impl;
   std::shared_ptr<Impl> impl_;
+  std::shared_ptr<detail::ClusterClient> cluster_;  // set in cluster mode
 };
 
 }  // namespace opencode_cache::valkey

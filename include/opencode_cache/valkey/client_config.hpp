@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "opencode_cache/valkey/backoff.hpp"
 #include "opencode_cache/valkey/circuit_breaker.hpp"
@@ -62,6 +64,16 @@ struct ClientConfig {
   // a connection on which tracking cannot be turned on does not serve.
   bool tracking = false;
 
+  // Valkey Cluster (docs/cluster.md): the client learns the slot map from any seed and keeps one
+  // multiplexed connection per primary. Seeds are host:port above plus `cluster_seeds`. Set
+  // by valkey+cluster:// URLs (valkey+cluster://h1:p1,h2:p2) and VALKEY_CLUSTER=1.
+  bool cluster = false;
+  std::vector<std::pair<std::string, std::uint16_t>> cluster_seeds;
+  // MOVED and ASK followed per command before it fails with the last redirection.
+  std::uint32_t cluster_max_redirections = 5;
+  // The slot map is read again this often, besides after MOVED and lost nodes. Zero: never.
+  std::chrono::milliseconds cluster_refresh_interval{30000};
+
   BackoffPolicy reconnect;
   // In front of the server: after repeated failures, commands fail at once with
   // errc::circuit_open until a probe after the cool-down succeeds.
@@ -73,13 +85,16 @@ struct ClientConfig {
   std::function<void(std::string_view)> log;
 
   // valkey://[user[:password]@]host[:port][/db], redis://..., rediss://... (TLS),
-  // unix:///path/to/socket[?db=N]. TLS URLs (rediss, valkeys) also take the TlsConfig
-  // parameters ca_file, ca_dir, cert_file, key_file, server_name and verify_peer=true|false,
-  // e.g. valkeys://cache.example?ca_file=/etc/valkey/ca.pem. Throws Error(errc::invalid_config).
+  // unix:///path/to/socket[?db=N], valkey+cluster://[user[:password]@]h1:p1,h2:p2 (and
+  // redis+cluster, valkeys+cluster, rediss+cluster): a cluster with these seeds. TLS URLs (rediss,
+  // valkeys) also take the TlsConfig parameters ca_file, ca_dir, cert_file, key_file, server_name
+  // and verify_peer=true|false, e.g. valkeys://cache.example?ca_file=/etc/valkey/ca.pem. Throws
+  // Error(errc::invalid_config).
   static ClientConfig from_url(std::string_view url);
 
   // VALKEY_URL if set, else VALKEY_HOST (default localhost) and VALKEY_PORT (default 6380,
-  // as in the seed's .env); then VALKEY_USERNAME, VALKEY_PASSWORD, VALKEY_DB override.
+  // as in the seed's .env); then VALKEY_USERNAME, VALKEY_PASSWORD, VALKEY_DB override, and
+  // VALKEY_CLUSTER=1 (or true, yes) makes it a cluster client.
   // Throws Error(errc::invalid_config) naming the variable that is wrong.
   static ClientConfig from_env();
   // The same over any lookup, for tests and embedding.

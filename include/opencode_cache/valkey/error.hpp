@@ -29,6 +29,7 @@ enum class errc {
                         // cancellation_signal); the command may still run on the server
   unsupported_command,  // refused: the command would change or block the shared connection
   undecryptable,  // a value of a sealed namespace does not open: tampered, moved, key not known
+  cross_slot,     // not sent: on a cluster, a script or transaction names keys of several slots
 };
 
 const std::error_category& error_category() noexcept;
