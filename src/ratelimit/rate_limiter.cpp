@@ -96,7 +96,7 @@ struct RateLimiter::Impl : std::enable_shared_from_this<RateLimiter::Impl> {
       : client(client),
         config(std::move(config)),
         instance_tag(random_instance_tag()),
-        batcher(this->config.max_batch) {
+        batcher(client.is_cluster() ? 1 : this->config.max_batch) {
     validate(this->config);
     if (this->config.local_fallback) local.emplace(*this->config.local_fallback);
     spare_timers.reserve(kept_timers);
@@ -139,6 +139,22 @@ struct RateLimiter::Impl : std::enable_shared_from_this<RateLimiter::Impl> {
     suffix += '.';
     append_base36(suffix, ++sequence);
     return suffix;
+  }
+
+  // On a cluster the keys of a request's limits live in different slots, which no one script
+  // may touch: each limit is decided on its own, in order, so a later limit's rejection leaves
+  // the earlier ones counted (docs/cluster.md). Batches hold one caller each there, for the
+  // same reason.
+  Task<std::vector<Decision>> decide_each(std::vector<LimitRef> refs, ScriptMode mode) {
+    std::vector<Decision> out;
+    out.reserve(refs.size());
+    for (auto& ref : refs) {
+      std::vector<LimitRef> one;
+      one.push_back(std::move(ref));
+      std::vector<Decision> decided = co_await decide(std::move(one), mode);
+      out.push_back(std::move(decided.front()));
+    }
+    co_return out;
   }
 
   // ---- the I/O edge of the batcher ------------------------------------------------------
@@ -353,6 +369,7 @@ Task<Decision> RateLimiter::check(std::string type, std::string id) {
 }
 
 Task<std::vector<Decision>> RateLimiter::check_many(std::vector<LimitRef> limits) {
+  if (impl_->client.is_cluster()) return impl_->decide_each(std::move(limits), ScriptMode::consume);
   return impl_->decide(std::move(limits), ScriptMode::consume);
 }
 
@@ -363,6 +380,7 @@ Task<Decision> RateLimiter::peek(std::string type, std::string id) {
 }
 
 Task<std::vector<Decision>> RateLimiter::peek_many(std::vector<LimitRef> limits) {
+  if (impl_->client.is_cluster()) return impl_->decide_each(std::move(limits), ScriptMode::peek);
   return impl_->decide(std::move(limits), ScriptMode::peek);
 }
 

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/json/parse.hpp>
 
 #include "cluster/valkey_cluster.hpp"
@@ -115,6 +117,56 @@ TEST_F(ClusterServicesTest, RateLimitsHoldOnTheNodeOfTheirKey) {
   });
   const std::string key = "opencode:ratelimit:user:alice";
   EXPECT_EQ(cluster().primary_of_slot(cluster().key_slot(key)).cli({"ZCARD", key}), "3");
+}
+
+ratelimit::RateLimiterConfig user_and_global_limits() {
+  ratelimit::RateLimiterConfig config;
+  config.limits.clear();
+  config.limits["user"] = ratelimit::LimitConfig{.window = 60'000ms, .max_requests = 2};
+  config.limits["global"] = ratelimit::LimitConfig{.window = 60'000ms, .max_requests = 100};
+  config.default_type = "user";
+  return config;
+}
+
+std::vector<ratelimit::LimitRef> user_and_global(const std::string& user) {
+  std::vector<ratelimit::LimitRef> limits;
+  limits.push_back({"user", user});
+  limits.push_back({"global", "all"});
+  return limits;
+}
+
+// The gateway's check of a request: limits whose keys live in different slots, and callers of
+// one loop turn for different users. Each is decided by Valkey (none by a failure policy).
+TEST_F(ClusterServicesTest, ChecksOfSeveralLimitsAcrossSlotsAreDecidedByValkey) {
+  const auto client_config = config();
+  const auto limiter_config = user_and_global_limits();
+  run_async([&](Executor ex) -> awaitable<void> {
+    Client client(ex, client_config);
+    ratelimit::RateLimiter limiter(client, limiter_config);
+    int allowed = 0;
+    int refused = 0;
+    int running = 0;
+    for (const std::string user : {"alice", "bob", "carol"}) {
+      for (int i = 0; i < 3; ++i) {
+        ++running;
+        boost::asio::co_spawn(
+            ex,
+            [&, user]() -> awaitable<void> {
+              const auto decisions = co_await limiter.check_many(user_and_global(user));
+              EXPECT_EQ(decisions.size(), 2u);
+              (ratelimit::all_allowed(decisions) ? allowed : refused) += 1;
+              --running;
+            },
+            boost::asio::detached);
+      }
+    }
+    co_await wait_until([&] { return running == 0; });
+    EXPECT_EQ(allowed, 6);  // two per user
+    EXPECT_EQ(refused, 3);
+    EXPECT_EQ(limiter.stats().unavailable, 0u);
+  });
+  const std::string key = "opencode:ratelimit:global:all";
+  EXPECT_EQ(cluster().primary_of_slot(cluster().key_slot(key)).cli({"ZCARD", key}), "9");
 }
 
 }  // namespace

@@ -114,6 +114,8 @@ class Client {
   // Identifies the current connection; changes whenever it is lost. Always 0 on a cluster,
   // where WATCH transactions are not supported.
   std::uint64_t connection_epoch() const noexcept;
+  // Whether this client speaks to a Valkey Cluster (ClientConfig::cluster).
+  bool is_cluster() const noexcept { return cluster_ != nullptr; }
 
   // RESP3 push messages that arrive on this connection (client-side caching
   // invalidations, for example).
