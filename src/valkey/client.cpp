@@ -84,6 +84,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   asio::steady_timer::time_point deadline_timer_at = asio::steady_timer::time_point::max();
   detail::ConnectionSupervisor supervisor_;
   CircuitBreaker breaker;
+  CircuitBreaker::Clock::time_point last_counted_timeout{};  // see record_outcome
   std::minstd_rand random{std::random_device{}()};
   ConnectionState state = ConnectionState::idle;
   bool loop_running = false;
@@ -388,14 +389,16 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   // the number of commands it touched: one dropped connection must not open the breaker.
   // Answers (error replies included) are successes; everything else (cancelled, refused before
   // sending, lost with its connection, closed) says nothing about the server and is neutral.
-  // So is a deadline the caller chose shorter than the command timeout (a rate-limit
-  // decision's 100 ms): under a burst every such command in flight can pass it together, and
-  // opening the breaker then would turn every cache hit into a call upstream.
-  void record_outcome(std::error_code code, bool full_budget) {
+  // Commands in flight together that pass their deadlines together are one failure, not one
+  // each: under a burst, 64 rate-limit decisions with a 100 ms deadline could otherwise open the
+  // breaker at once and turn every cache hit into a call upstream. A timeout counts only for a
+  // command sent after the last one counted.
+  void record_outcome(std::error_code code, CircuitBreaker::Clock::time_point sent_at) {
     const auto now = CircuitBreaker::Clock::now();
     if (!code) {
       breaker.record_success(now);
-    } else if (code == errc::timeout && full_budget) {
+    } else if (code == errc::timeout && sent_at > last_counted_timeout) {
+      last_counted_timeout = now;
       breaker.record_failure(now);
     } else {
       breaker.record_neutral();
@@ -415,7 +418,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     // One coroutine from here to the reply: every frame costs an allocation per command.
     std::optional<Error> failure;
     const auto deadline_at = deadline_of(options);
-    const bool full_budget = has_full_budget(options);
+    const auto sent_at = CircuitBreaker::Clock::now();
     try {
       enqueue(request, options);
       const AbandonUnlessDone abandon_unless_done{mux, *request};
@@ -449,12 +452,12 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
         }
       }
       if (request->error) throw Error(request->error, request->error_detail);
-      record_outcome({}, full_budget);
+      record_outcome({}, sent_at);
       co_return std::move(request->replies);
     } catch (const Error& e) {
       failure = e;
     }
-    record_outcome(failure->code(), full_budget);
+    record_outcome(failure->code(), sent_at);
     // As above, never fail inline; but a cancelled caller gets its answer at once: it asked
     // to stop, and a further co_await would only throw Asio's operation_aborted.
     if (failure->code() != errc::cancelled) {
@@ -557,14 +560,6 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     if (options.deadline != asio::steady_timer::time_point{}) return options.deadline;
     const auto timeout = options.timeout.count() > 0 ? options.timeout : config.command_timeout;
     return asio::steady_timer::clock_type::now() + timeout;
-  }
-
-  // Whether the command may wait as long as the client's command timeout.
-  bool has_full_budget(const RequestOptions& options) const {
-    if (options.deadline != asio::steady_timer::time_point{}) {
-      return options.deadline - asio::steady_timer::clock_type::now() >= config.command_timeout;
-    }
-    return options.timeout.count() == 0 || options.timeout >= config.command_timeout;
   }
 
   // Whatever way the caller leaves (reply, deadline, cancellation, an exception), its request
