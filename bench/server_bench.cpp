@@ -42,6 +42,7 @@
 #include "opencode_cache/valkey/client.hpp"
 #include "server/support/fake_upstream.hpp"
 #include "server/support/http_client.hpp"
+#include "support/free_port.hpp"
 #include "valkey_process.hpp"
 
 namespace {
@@ -50,12 +51,6 @@ using namespace opencode_cache;
 using namespace std::chrono_literals;
 using testing::HttpClient;
 namespace asio = boost::asio;
-
-std::uint16_t free_port() {
-  asio::io_context io;
-  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-  return acceptor.local_endpoint().port();
-}
 
 pid_t spawn(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
             const std::string& log_path) {
@@ -263,7 +258,7 @@ int main(int argc, char** argv) {
   try {
     bench::ValkeyProcess valkey;
     testing::FakeUpstream upstream;
-    const std::uint16_t port = free_port();
+    const std::uint16_t port = testing::free_loopback_port();
     const std::string big = "1000000";  // above anything this run sends
     const pid_t gateway = spawn({OPENCODE_CACHE_SERVER_BINARY},
                                 {{"OPENCODE_CACHE_LISTEN", "127.0.0.1:" + std::to_string(port)},
@@ -285,7 +280,7 @@ int main(int argc, char** argv) {
     const auto hit = http.post("/v1/chat/completions", hit_request);
     if (hit.header("x-cache") != "HIT") throw std::runtime_error("the 2 KB answer is not a hit");
     std::ofstream(dir / "body.json") << hit.body;
-    const std::uint16_t nginx_port = free_port();
+    const std::uint16_t nginx_port = testing::free_loopback_port();
     const pid_t nginx = start_nginx(dir, nginx_port);
     wait_for(nginx_port, "/body.json", "nginx");
     const CacheCounts before = chat_cache_counts(port);

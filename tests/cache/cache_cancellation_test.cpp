@@ -16,6 +16,7 @@
 #include "opencode_cache/cache/cache_service.hpp"
 #include "opencode_cache/ratelimit/rate_limiter.hpp"
 #include "support/async_test.hpp"
+#include "support/client_config.hpp"
 #include "support/valkey_server.hpp"
 
 namespace opencode_cache::testing {
@@ -28,13 +29,6 @@ using cache::Json;
 using valkey::Client;
 using valkey::ClientConfig;
 using valkey::errc;
-
-ClientConfig config_for(const ValkeyServer& server) {
-  ClientConfig config;
-  config.host = server.host();
-  config.port = server.port();
-  return config;
-}
 
 // The error code a call ended with (none: it returned), failing the test on anything that is
 // not a valkey::Error.
@@ -78,7 +72,7 @@ cache::Fetcher gated_fetcher(std::shared_ptr<Upstream> upstream, Json answer) {
 class CacheCancellation : public ValkeyTest {};
 
 TEST_F(CacheCancellation, ACancelledSoftReadIsCancelledNotAMiss) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   config.command_timeout = 10s;
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
@@ -108,7 +102,7 @@ TEST_F(CacheCancellation, ACancelledSoftReadIsCancelledNotAMiss) {
 }
 
 TEST_F(CacheCancellation, ACancelledLeaderHandsTheFetchToAFollower) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);
@@ -147,7 +141,7 @@ TEST_F(CacheCancellation, ACancelledLeaderHandsTheFetchToAFollower) {
 }
 
 TEST_F(CacheCancellation, AFetchDeadlineEndsAHungFetchForEveryCaller) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);
@@ -177,7 +171,7 @@ TEST_F(CacheCancellation, DestroyingTheServiceWithARefreshInFlightIsSafe) {
   auto& valkey = server();
   valkey.cli({"SET", "opencode:fetch:models",
               R"({"value":"old","stored_at":1000,"fresh_until":2000})", "EX", "60"});
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   run_async([&](Executor ex) -> awaitable<void> {
     auto upstream = std::make_shared<Upstream>();  // the refresh hangs until cancelled
     {
@@ -204,7 +198,7 @@ TEST_F(CacheCancellation, DestroyingTheServiceWithARefreshInFlightIsSafe) {
 }
 
 TEST_F(CacheCancellation, ACancelledDecisionIsCancelledNotAPolicyDecision) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     ratelimit::RateLimiterConfig limits;
@@ -231,7 +225,7 @@ TEST_F(CacheCancellation, ACancelledDecisionIsCancelledNotAPolicyDecision) {
 
 TEST_F(CacheCancellation, DecisionsFailFastWhileTheConnectionIsDown) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   config.reconnect.base_delay = 500ms;
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);

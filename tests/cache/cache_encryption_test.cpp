@@ -12,6 +12,7 @@
 #include "cache/key_name_hash.hpp"
 #include "opencode_cache/cache/cache_service.hpp"
 #include "support/async_test.hpp"
+#include "support/client_config.hpp"
 #include "support/valkey_server.hpp"
 
 namespace opencode_cache::testing {
@@ -30,13 +31,6 @@ const EncryptionKey key_a{"a", std::string(32, 'A')};
 const EncryptionKey key_b{"b", std::string(32, 'B')};
 const std::string name_key(32, 'N');
 const std::string magic = "\x89OCE";
-
-ClientConfig config_for(const ValkeyServer& server) {
-  ClientConfig config;
-  config.host = server.host();
-  config.port = server.port();
-  return config;
-}
 
 CacheConfig sealed(std::vector<EncryptionKey> keys, std::string key_name_key = name_key) {
   CacheConfig config;
@@ -79,7 +73,7 @@ TEST_F(CacheEncryptionTest, ResponseIsSealedUnderAnHmacKeyName) {
   auto& valkey = server();
   const std::string key = "opencode:response:" + hmac_hex(name_key, "5:gpt-4:hello");
   run_async([&](Executor ex) -> awaitable<void> {
-    Client client(ex, config_for(valkey));
+    Client client(ex, client_config(valkey));
     CacheService cache(client, sealed({key_a}));
     EXPECT_EQ(cache.keys().response_key("hello", "gpt-4"), key);
     co_await cache.cache_response("hello", "gpt-4", "Hi there");
@@ -100,7 +94,7 @@ TEST_F(CacheEncryptionTest, ResponseIsSealedUnderAnHmacKeyName) {
 TEST_F(CacheEncryptionTest, WithoutAnHmacKeyResponseNamesUseOneDerivedFromTheFirstKey) {
   auto& valkey = server();
   run_async([&](Executor ex) -> awaitable<void> {
-    Client client(ex, config_for(valkey));
+    Client client(ex, client_config(valkey));
     CacheService cache(client, sealed({key_a}, ""));
     const std::string derived = cache::derive_key_name_key(key_a.bytes);
     EXPECT_EQ(cache.keys().response_key("hello", "gpt-4"),
@@ -116,7 +110,7 @@ TEST_F(CacheEncryptionTest, GatewayEntriesAreSealedUnderAnHmacOfTheirId) {
   const std::string bytes = std::string("data: {\"a\":1}\n\n\0binary", 23);
   const std::string key = "opencode:response:" + hmac_hex(name_key, "k1");
   run_async([&](Executor ex) -> awaitable<void> {
-    Client client(ex, config_for(valkey));
+    Client client(ex, client_config(valkey));
     CacheService cache(client, sealed({key_a}));
     EXPECT_TRUE(co_await cache.write_raw(cache::ns::response, "k1", bytes));
     EXPECT_EQ((co_await cache.read_raw(cache::ns::response, "k1")).value, bytes);
@@ -136,7 +130,7 @@ TEST_F(CacheEncryptionTest, GatewayEntriesAreSealedUnderAnHmacOfTheirId) {
 TEST_F(CacheEncryptionTest, ContextRoundTripsSealed) {
   auto& valkey = server();
   run_async([&](Executor ex) -> awaitable<void> {
-    Client client(ex, config_for(valkey));
+    Client client(ex, client_config(valkey));
     CacheService cache(client, sealed({key_a}));
     const Json context = boost::json::parse(R"({"messages":["secret code"],"n":12345678901234})");
     co_await cache.cache_context("c1", context);
@@ -164,7 +158,7 @@ TEST_F(CacheEncryptionTest, ContextRoundTripsSealed) {
 TEST_F(CacheEncryptionTest, SessionsRoundTripSealed) {
   auto& valkey = server();
   run_async([&](Executor ex) -> awaitable<void> {
-    Client client(ex, config_for(valkey));
+    Client client(ex, client_config(valkey));
     CacheService cache(client, sealed({key_a}));
     co_await cache.set_session("s1", object_of(R"({"user":"ada","turns":1})"));
     EXPECT_EQ(co_await cache.get_session("s1"), object_of(R"({"user":"ada","turns":1})"));
@@ -182,7 +176,7 @@ TEST_F(CacheEncryptionTest, SessionsRoundTripSealed) {
 TEST_F(CacheEncryptionTest, TamperedValuesAreCountedMisses) {
   auto& valkey = server();
   run_async([&](Executor ex) -> awaitable<void> {
-    Client client(ex, config_for(valkey));
+    Client client(ex, client_config(valkey));
     CacheService cache(client, sealed({key_a}));
     co_await cache.cache_context("c1", Json("secret"));
     const std::string good = *co_await client.get("opencode:context:c1");
@@ -214,7 +208,7 @@ TEST_F(CacheEncryptionTest, TamperedValuesAreCountedMisses) {
 TEST_F(CacheEncryptionTest, ResponseCopiedToAnotherKeyIsAMiss) {
   auto& valkey = server();
   run_async([&](Executor ex) -> awaitable<void> {
-    Client client(ex, config_for(valkey));
+    Client client(ex, client_config(valkey));
     CacheService cache(client, sealed({key_a}));
     co_await cache.cache_response("p1", "m", "answer one");
     co_await cache.cache_response("p2", "m", "answer two");
@@ -238,7 +232,7 @@ TEST_F(CacheEncryptionTest, ResponseCopiedToAnotherKeyIsAMiss) {
 TEST_F(CacheEncryptionTest, ValueUnderAnUnknownKeyIdIsAMiss) {
   auto& valkey = server();
   run_async([&](Executor ex) -> awaitable<void> {
-    Client client(ex, config_for(valkey));
+    Client client(ex, client_config(valkey));
     CacheService writer(client, sealed({key_a}));
     CacheService reader(client, sealed({key_b}));
     co_await writer.cache_context("c1", Json("secret"));
@@ -253,7 +247,7 @@ TEST_F(CacheEncryptionTest, ValueUnderAnUnknownKeyIdIsAMiss) {
 TEST_F(CacheEncryptionTest, SessionThatDoesNotOpenIsAnErrorNotAMissingSession) {
   auto& valkey = server();
   run_async([&](Executor ex) -> awaitable<void> {
-    Client client(ex, config_for(valkey));
+    Client client(ex, client_config(valkey));
     CacheService cache(client, sealed({key_a}));
     co_await cache.set_session("s1", object_of(R"({"user":"ada"})"));
     std::string stored = *co_await client.get("opencode:session:s1");
@@ -291,7 +285,7 @@ TEST_F(CacheEncryptionTest, SessionThatDoesNotOpenIsAnErrorNotAMissingSession) {
 TEST_F(CacheEncryptionTest, RotationReadsOldValuesAndSealsNewOnesUnderTheNewKey) {
   auto& valkey = server();
   run_async([&](Executor ex) -> awaitable<void> {
-    Client client(ex, config_for(valkey));
+    Client client(ex, client_config(valkey));
     CacheService before(client, sealed({key_a}));
     co_await before.cache_response("p", "m", "old answer");
     co_await before.cache_context("c1", Json("old context"));
@@ -323,7 +317,7 @@ TEST_F(CacheEncryptionTest, RotationReadsOldValuesAndSealsNewOnesUnderTheNewKey)
 TEST_F(CacheEncryptionTest, RotationWithoutAnHmacKeyStartsResponsesCold) {
   auto& valkey = server();
   run_async([&](Executor ex) -> awaitable<void> {
-    Client client(ex, config_for(valkey));
+    Client client(ex, client_config(valkey));
     CacheService before(client, sealed({key_a}, ""));
     co_await before.cache_response("p", "m", "old answer");
     CacheService rotated(client, sealed({key_b, key_a}, ""));
@@ -335,7 +329,7 @@ TEST_F(CacheEncryptionTest, RotationWithoutAnHmacKeyStartsResponsesCold) {
 TEST_F(CacheEncryptionTest, OffByDefaultValuesAreTheSeedsPlainBytes) {
   auto& valkey = server();
   run_async([&](Executor ex) -> awaitable<void> {
-    Client client(ex, config_for(valkey));
+    Client client(ex, client_config(valkey));
     CacheService cache(client);
     const Json context = boost::json::parse(R"({"messages":["hi"],"n":1})");
     co_await cache.cache_context("c1", context);
@@ -354,7 +348,7 @@ TEST_F(CacheEncryptionTest, OffByDefaultValuesAreTheSeedsPlainBytes) {
 TEST_F(CacheEncryptionTest, OnlyTheChosenNamespacesAreSealed) {
   auto& valkey = server();
   run_async([&](Executor ex) -> awaitable<void> {
-    Client client(ex, config_for(valkey));
+    Client client(ex, client_config(valkey));
     CacheConfig config;
     config.encryption.session = true;
     config.encryption.keys.push_back(key_a);
@@ -374,7 +368,7 @@ TEST_F(CacheEncryptionTest, OnlyTheChosenNamespacesAreSealed) {
 TEST_F(CacheEncryptionTest, UnusableSettingsAreRefusedAtConstruction) {
   auto& valkey = server();
   run_async([&](Executor ex) -> awaitable<void> {
-    Client client(ex, config_for(valkey));
+    Client client(ex, client_config(valkey));
     CacheConfig no_keys;
     no_keys.encryption.context = true;
     EXPECT_THROW(CacheService(client, no_keys), std::invalid_argument);

@@ -11,6 +11,7 @@
 
 #include "opencode_cache/cache/cache_service.hpp"
 #include "support/async_test.hpp"
+#include "support/client_config.hpp"
 #include "support/valkey_server.hpp"
 
 namespace opencode_cache::testing {
@@ -24,12 +25,8 @@ using valkey::Client;
 using valkey::ClientConfig;
 
 ClientConfig config_for(const ValkeyServer& server, bool tracking) {
-  ClientConfig config;
-  config.host = server.host();
-  config.port = server.port();
+  ClientConfig config = quick_reconnect_config(server);
   config.tracking = tracking;
-  config.reconnect.base_delay = 10ms;
-  config.reconnect.max_delay = 50ms;
   return config;
 }
 
@@ -195,7 +192,10 @@ TEST_F(CacheNearCacheTest, AReconnectDropsEverythingHeld) {
     // invalidation is sent to no one.
     valkey.cli({"CLIENT", "KILL", "SKIPME", "no", "TYPE", "normal"});
     co_await wait_until([&] { return client.connection_epoch() != epoch; });
-    co_await other.ping();  // connected again: the write below is not dropped
+    // Both connected again: the write below is not dropped, and the read below is not refused
+    // (cache reads do not wait for a connection).
+    co_await other.ping();
+    co_await client.ping();
     co_await writer.cache_response("p", "m", "after");
     EXPECT_EQ(co_await cache.get_cached_response("p", "m"), "after");
     EXPECT_GE(cache.near_cache_stats()->flushes, 1u);

@@ -11,6 +11,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "support/async_test.hpp"
+#include "support/client_config.hpp"
 #include "support/valkey_server.hpp"
 
 namespace opencode_cache::testing {
@@ -24,16 +25,6 @@ using cache::JsonObject;
 using valkey::Client;
 using valkey::ClientConfig;
 
-ClientConfig config_for(const ValkeyServer& server) {
-  ClientConfig config;
-  config.host = server.host();
-  config.port = server.port();
-  config.reconnect.base_delay = 20ms;
-  config.reconnect.max_delay = 100ms;
-  config.reconnect.max_attempts = 0;
-  return config;
-}
-
 JsonObject object_of(std::string_view json) {
   return boost::json::parse(json).as_object();
 }
@@ -42,7 +33,7 @@ class CacheServiceTest : public ValkeyTest {};
 
 TEST_F(CacheServiceTest, ResponseIsStoredInTheSeedsKeyAndShape) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = quick_reconnect_config(valkey);
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);
@@ -65,7 +56,7 @@ TEST_F(CacheServiceTest, ResponseIsStoredInTheSeedsKeyAndShape) {
 
 TEST_F(CacheServiceTest, RawValuesKeepTheirBytesAndTheNamespacesTtl) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = quick_reconnect_config(valkey);
   const std::string bytes = std::string("data: {\"a\":1}\n\n\0binary", 23);
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
@@ -100,7 +91,7 @@ TEST_F(CacheServiceTest, ResponseWrittenByTheSeedReadsBack) {
       {"SET", "opencode:response:70b9d83fa68b044f",
        R"({"prompt":"hello","model":"gpt-4","response":"from TypeScript","timestamp":1732400000000})",
        "EX", "3600"});
-  auto config = config_for(valkey);
+  auto config = quick_reconnect_config(valkey);
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);
@@ -109,7 +100,7 @@ TEST_F(CacheServiceTest, ResponseWrittenByTheSeedReadsBack) {
 }
 
 TEST_F(CacheServiceTest, DelimiterCollisionIsAMissNotTheOtherAnswer) {
-  auto config = config_for(server());
+  auto config = quick_reconnect_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);
@@ -123,7 +114,7 @@ TEST_F(CacheServiceTest, DelimiterCollisionIsAMissNotTheOtherAnswer) {
 
 TEST_F(CacheServiceTest, ForeignValueUnderAResponseKeyIsACountedMiss) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = quick_reconnect_config(valkey);
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);
@@ -144,7 +135,7 @@ TEST_F(CacheServiceTest, ForeignValueUnderAResponseKeyIsACountedMiss) {
 
 TEST_F(CacheServiceTest, PerCallTtlOverridesTheDefault) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = quick_reconnect_config(valkey);
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);
@@ -159,7 +150,7 @@ TEST_F(CacheServiceTest, PerCallTtlOverridesTheDefault) {
 
 TEST_F(CacheServiceTest, SessionLifecycle) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = quick_reconnect_config(valkey);
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);
@@ -184,7 +175,7 @@ TEST_F(CacheServiceTest, SessionLifecycle) {
 }
 
 TEST_F(CacheServiceTest, SessionReadsAndUpdatesSlideTheTtl) {
-  auto config = config_for(server());
+  auto config = quick_reconnect_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);
@@ -199,7 +190,7 @@ TEST_F(CacheServiceTest, SessionReadsAndUpdatesSlideTheTtl) {
 }
 
 TEST_F(CacheServiceTest, FiftyConcurrentSessionUpdatesAllSurvive) {
-  auto config = config_for(server());
+  auto config = quick_reconnect_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     Client other(ex, config);  // a second instance, its own connection
@@ -232,7 +223,7 @@ TEST_F(CacheServiceTest, FiftyConcurrentSessionUpdatesAllSurvive) {
 
 TEST_F(CacheServiceTest, SessionThatIsNotAnObjectIsAnError) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = quick_reconnect_config(valkey);
   valkey.cli({"SET", "opencode:session:bad", "[1,2]"});
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
@@ -255,7 +246,7 @@ TEST_F(CacheServiceTest, SessionThatIsNotAnObjectIsAnError) {
 
 TEST_F(CacheServiceTest, ContextAndMetadataHoldAnyJson) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = quick_reconnect_config(valkey);
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);
@@ -276,7 +267,7 @@ TEST_F(CacheServiceTest, ContextAndMetadataHoldAnyJson) {
 }
 
 TEST_F(CacheServiceTest, ReadsCanRefreshTheTtl) {
-  auto config = config_for(server());
+  auto config = quick_reconnect_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client, CacheConfig{.refresh_ttl_on_read = true});
@@ -288,7 +279,7 @@ TEST_F(CacheServiceTest, ReadsCanRefreshTheTtl) {
 }
 
 TEST_F(CacheServiceTest, InvalidationOfOneKeyANamespaceAndAPattern) {
-  auto config = config_for(server());
+  auto config = quick_reconnect_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);
@@ -312,7 +303,7 @@ TEST_F(CacheServiceTest, PatternInvalidationOver200kKeysCountsRight) {
   auto& valkey = server();
   valkey.cli({"DEBUG", "POPULATE", "150000", "opencode:context", "16"});
   valkey.cli({"DEBUG", "POPULATE", "50000", "opencode:session", "16"});
-  auto config = config_for(valkey);
+  auto config = quick_reconnect_config(valkey);
   config.command_timeout = 30s;
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
@@ -327,7 +318,7 @@ TEST_F(CacheServiceTest, PatternInvalidationOver200kKeysCountsRight) {
 
 TEST_F(CacheServiceTest, BatchesReadAndWriteInOneRoundTrip) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = quick_reconnect_config(valkey);
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);
@@ -348,7 +339,7 @@ TEST_F(CacheServiceTest, BatchesReadAndWriteInOneRoundTrip) {
 }
 
 TEST_F(CacheServiceTest, StatsIncludeValkeysOwnFigures) {
-  auto config = config_for(server());
+  auto config = quick_reconnect_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);

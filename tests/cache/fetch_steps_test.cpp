@@ -10,6 +10,7 @@
 
 #include "opencode_cache/cache/cache_service.hpp"
 #include "support/async_test.hpp"
+#include "support/client_config.hpp"
 #include "support/valkey_server.hpp"
 
 namespace opencode_cache::testing {
@@ -23,15 +24,6 @@ using valkey::ClientConfig;
 
 constexpr std::string_view fetch_ns = cache::ns::fetch;
 
-ClientConfig config_for(const ValkeyServer& server) {
-  ClientConfig config;
-  config.host = server.host();
-  config.port = server.port();
-  config.reconnect.base_delay = 20ms;
-  config.reconnect.max_delay = 100ms;
-  return config;
-}
-
 // The figures of namespace "fetch" (none yet: zeros).
 cache::NamespaceStats fetch_figures(const CacheService& cache) {
   const auto& all = cache.stats().by_namespace();
@@ -42,7 +34,7 @@ cache::NamespaceStats fetch_figures(const CacheService& cache) {
 class FetchStepsTest : public ValkeyTest {};
 
 TEST_F(FetchStepsTest, AStepwiseCallerHoldsTheLeaseAndGetOrFetchWaitsForItsValue) {
-  auto config = config_for(server());
+  auto config = quick_reconnect_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService stepwise(client);
@@ -83,7 +75,7 @@ TEST_F(FetchStepsTest, AStepwiseCallerHoldsTheLeaseAndGetOrFetchWaitsForItsValue
 }
 
 TEST_F(FetchStepsTest, GetOrFetchHoldsTheLeaseAndAStepwiseCallerWaitsForItsValue) {
-  auto config = config_for(server());
+  auto config = quick_reconnect_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);
@@ -116,7 +108,7 @@ TEST_F(FetchStepsTest, GetOrFetchHoldsTheLeaseAndAStepwiseCallerWaitsForItsValue
 }
 
 TEST_F(FetchStepsTest, WaitingEndsAtOnceWhenNobodyHoldsTheLease) {
-  auto config = config_for(server());
+  auto config = quick_reconnect_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);
@@ -127,7 +119,7 @@ TEST_F(FetchStepsTest, WaitingEndsAtOnceWhenNobodyHoldsTheLease) {
 }
 
 TEST_F(FetchStepsTest, WaitingEndsAtItsLimitWhileTheHolderKeepsFetching) {
-  auto config = config_for(server());
+  auto config = quick_reconnect_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);
@@ -140,7 +132,7 @@ TEST_F(FetchStepsTest, WaitingEndsAtItsLimitWhileTheHolderKeepsFetching) {
 }
 
 TEST_F(FetchStepsTest, ALeaseIsReleasedOnlyByItsOwner) {
-  auto config = config_for(server());
+  auto config = quick_reconnect_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);
@@ -158,7 +150,7 @@ TEST_F(FetchStepsTest, ALeaseIsReleasedOnlyByItsOwner) {
 
 TEST_F(FetchStepsTest, StepsThrowWhenValkeyCannotBeAsked) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = quick_reconnect_config(valkey);
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);

@@ -9,6 +9,7 @@
 
 #include "opencode_cache/cache/cache_service.hpp"
 #include "support/async_test.hpp"
+#include "support/client_config.hpp"
 #include "support/valkey_server.hpp"
 
 namespace opencode_cache::testing {
@@ -20,16 +21,6 @@ using cache::CacheService;
 using cache::Json;
 using valkey::Client;
 using valkey::ClientConfig;
-
-ClientConfig config_for(const ValkeyServer& server) {
-  ClientConfig config;
-  config.host = server.host();
-  config.port = server.port();
-  config.reconnect.base_delay = 20ms;
-  config.reconnect.max_delay = 100ms;
-  config.reconnect.max_attempts = 0;
-  return config;
-}
 
 // A stand-in for a slow upstream: fetches block until released.
 struct GatedUpstream {
@@ -73,7 +64,7 @@ awaitable<void> ping_until_answered(Client& client) {
 class GetOrFetchTest : public ValkeyTest {};
 
 TEST_F(GetOrFetchTest, HundredConcurrentCallersShareOneFetch) {
-  auto config = config_for(server());
+  auto config = quick_reconnect_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);
@@ -93,7 +84,7 @@ TEST_F(GetOrFetchTest, HundredConcurrentCallersShareOneFetch) {
 }
 
 TEST_F(GetOrFetchTest, TwoInstancesShareOneFetchThroughTheLease) {
-  auto config = config_for(server());
+  auto config = quick_reconnect_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client first_client(ex, config);
     Client second_client(ex, config);
@@ -119,7 +110,7 @@ TEST_F(GetOrFetchTest, TwoInstancesShareOneFetchThroughTheLease) {
 
 TEST_F(GetOrFetchTest, AbandonedLeaseIsWaitedOutThenFetched) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = quick_reconnect_config(valkey);
   // Another process took the lease and died without storing anything.
   valkey.cli({"SET", "opencode:lease:fetch:models", "dead-process", "PX", "300"});
   run_async([&](Executor ex) -> awaitable<void> {
@@ -139,7 +130,7 @@ TEST_F(GetOrFetchTest, AbandonedLeaseIsWaitedOutThenFetched) {
 }
 
 TEST_F(GetOrFetchTest, FetcherErrorsReachEveryWaiterAndAreNeverCached) {
-  auto config = config_for(server());
+  auto config = quick_reconnect_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);
@@ -182,7 +173,7 @@ TEST_F(GetOrFetchTest, FetcherErrorsReachEveryWaiterAndAreNeverCached) {
 }
 
 TEST_F(GetOrFetchTest, ShouldCacheVetoesStoring) {
-  auto config = config_for(server());
+  auto config = quick_reconnect_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);
@@ -202,7 +193,7 @@ TEST_F(GetOrFetchTest, ShouldCacheVetoesStoring) {
 
 TEST_F(GetOrFetchTest, StaleValueIsServedAndRefreshedInTheBackground) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = quick_reconnect_config(valkey);
   // A value stored a while ago whose freshness ended, still within its grace.
   valkey.cli({"SET", "opencode:fetch:models",
               R"({"value":"old","stored_at":1000,"fresh_until":2000})", "EX", "60"});
@@ -230,7 +221,7 @@ TEST_F(GetOrFetchTest, StaleValueIsServedAndRefreshedInTheBackground) {
 }
 
 TEST_F(GetOrFetchTest, TypedValuesRoundTrip) {
-  auto config = config_for(server());
+  auto config = quick_reconnect_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);
@@ -247,7 +238,7 @@ TEST_F(GetOrFetchTest, TypedValuesRoundTrip) {
 
 TEST_F(GetOrFetchTest, ValkeyGoneReadsAreQuickMissesAndFetchesStillAnswer) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = quick_reconnect_config(valkey);
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);

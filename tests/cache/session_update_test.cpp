@@ -9,6 +9,7 @@
 
 #include "opencode_cache/cache/cache_service.hpp"
 #include "support/async_test.hpp"
+#include "support/client_config.hpp"
 #include "support/valkey_server.hpp"
 
 namespace opencode_cache::testing {
@@ -18,13 +19,6 @@ using cache::CacheService;
 using cache::JsonObject;
 using valkey::Client;
 using valkey::ClientConfig;
-
-ClientConfig config_for(const ValkeyServer& server) {
-  ClientConfig config;
-  config.host = server.host();
-  config.port = server.port();
-  return config;
-}
 
 JsonObject object_of(std::string_view json) {
   return boost::json::parse(json).as_object();
@@ -42,7 +36,7 @@ class SessionUpdateTest : public ValkeyTest {};
 
 TEST_F(SessionUpdateTest, IsOneScriptCallThatReadsNothingBeforehand) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   valkey.cli({"SET", "opencode:session:s", R"({"a":1})"});
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
@@ -59,7 +53,7 @@ TEST_F(SessionUpdateTest, IsOneScriptCallThatReadsNothingBeforehand) {
 
 TEST_F(SessionUpdateTest, KeepsEveryOtherMemberByteForByteAndReplacesNamedOnesInPlace) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   // As another writer might have stored it: spaces, nested brackets and quotes in strings,
   // numbers a double cannot hold, an empty array, a name written with an escape.
   const std::string stored = R"( { "big" : 12345678901234567890, "files": [], "note": "}]\" {[", )"
@@ -82,7 +76,7 @@ TEST_F(SessionUpdateTest, KeepsEveryOtherMemberByteForByteAndReplacesNamedOnesIn
 }
 
 TEST_F(SessionUpdateTest, NamesThatNeedEscapesAreWrittenAsJson) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     CacheService cache(client);
@@ -100,7 +94,7 @@ TEST_F(SessionUpdateTest, NamesThatNeedEscapesAreWrittenAsJson) {
 
 TEST_F(SessionUpdateTest, AnEmptyObjectGetsItsFirstFieldsAndAMissingSessionStaysMissing) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   valkey.cli({"SET", "opencode:session:empty", "{ }"});
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
@@ -114,7 +108,7 @@ TEST_F(SessionUpdateTest, AnEmptyObjectGetsItsFirstFieldsAndAMissingSessionStays
 
 TEST_F(SessionUpdateTest, KeepsTheTtlWhenSessionsDoNotSlide) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   valkey.cli({"SET", "opencode:session:s", R"({"a":1})", "EX", "500"});
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
@@ -132,7 +126,7 @@ TEST_F(SessionUpdateTest, KeepsTheTtlWhenSessionsDoNotSlide) {
 // the session, and the value, its type and its TTL are left exactly as they were.
 TEST_F(SessionUpdateTest, ValuesThatAreNotJsonObjectsAreRefusedAndLeftAlone) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   const std::vector<std::string> foreign = {"hello",     "[1,2]",         R"("text")",    "42",
                                             R"({"a":1)", R"({"a":1} {})", R"({"a":0x10})"};
   for (std::size_t i = 0; i < foreign.size(); ++i) {

@@ -11,27 +11,13 @@
 #include <stdexcept>
 #include <thread>
 
+#include "support/free_port.hpp"
+
 namespace opencode_cache::testing {
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-// The cluster bus listens on port + 10000 unless told otherwise, which is past 65535 for
-// most ephemeral ports: each node gets a free port of its own for the bus.
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error("socket failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  ::close(fd);
-  if (!ok) throw std::runtime_error("no free port");
-  return ntohs(addr.sin_port);
-}
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
@@ -108,7 +94,9 @@ ValkeyCluster::ValkeyCluster(ValkeyClusterOptions options) : options_(options) {
     ValkeyServerOptions server;
     server.config = {{"cluster-enabled", "yes"},
                      {"cluster-node-timeout", std::to_string(options_.node_timeout.count())},
-                     {"cluster-port", std::to_string(free_port())},
+                     // The bus listens on port + 10000 unless told otherwise, which is past
+                     // 65535 for most ephemeral ports: each node gets a port of its own for it.
+                     {"cluster-port", std::to_string(free_loopback_port())},
                      // A replica takes over however stale it is: tests kill primaries on purpose.
                      {"cluster-replica-validity-factor", "0"},
                      {"cluster-allow-replica-migration", "no"}};

@@ -18,6 +18,7 @@
 
 #include "server/support/fake_upstream.hpp"
 #include "server/support/http_client.hpp"
+#include "support/free_port.hpp"
 #include "support/valkey_server.hpp"
 
 namespace opencode_cache::testing {
@@ -25,13 +26,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
-
-std::uint16_t free_port() {
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::acceptor acceptor(
-      io, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
-  return acceptor.local_endpoint().port();
-}
 
 // The binary with exactly `env`; its stderr goes to `log_path`.
 pid_t spawn_server(const std::map<std::string, std::string>& env, const std::string& log_path) {
@@ -112,7 +106,7 @@ TEST_F(GatewayProcessTest, BadValueStopsStartupNamingTheVariable) {
 
 TEST_F(GatewayProcessTest, SigtermDrainsAnOpenStreamThenExitsZero) {
   FakeUpstream upstream;
-  const std::uint16_t port = free_port();
+  const std::uint16_t port = free_loopback_port();
   const pid_t pid = spawn_server({{"OPENCODE_CACHE_LISTEN", "127.0.0.1:" + std::to_string(port)},
                                   {"OPENCODE_CACHE_THREADS", "2"},
                                   {"OPENCODE_CACHE_UPSTREAM", upstream.base_url()},
@@ -157,7 +151,7 @@ class TwoGatewaysTest : public GatewayProcessTest {
  protected:
   void start_both(const std::string& lease_ms) {
     for (int i = 0; i < 2; ++i) {
-      ports[i] = free_port();
+      ports[i] = free_loopback_port();
       pids[i] = spawn_server({{"OPENCODE_CACHE_LISTEN", "127.0.0.1:" + std::to_string(ports[i])},
                               {"OPENCODE_CACHE_THREADS", "1"},
                               {"OPENCODE_CACHE_UPSTREAM", upstream.base_url()},

@@ -27,6 +27,8 @@
 #include <system_error>
 #include <thread>
 
+#include "support/free_port.hpp"
+
 namespace opencode_cache::testing {
 namespace {
 
@@ -132,23 +134,6 @@ std::filesystem::path make_temp_dir() {
   if (::mkdtemp(templ.data()) == nullptr) throw_errno("mkdtemp " + templ);
   std::ofstream(std::filesystem::path(templ) / "owner") << ::getpid() << "\n";
   return templ;
-}
-
-// The kernel hands out a port nobody is bound to; valkey binds it a moment later. Another
-// process can win that race, which is why startup retries on "Address already in use".
-std::uint16_t pick_free_port() {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) throw_errno("socket");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw_errno("bind");
-  socklen_t len = sizeof addr;
-  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    throw_errno("getsockname");
-  }
-  return ntohs(addr.sin_port);
 }
 
 // Double-quoted in the config file's own syntax, so paths and passwords with spaces survive.
@@ -436,7 +421,7 @@ ValkeyServer::ValkeyServer(ValkeyServerOptions options)
       throw std::runtime_error("unix socket path too long (set a shorter TMPDIR): " + unix_path());
     }
     for (int attempt = 1;; ++attempt) {
-      port_ = pick_free_port();
+      port_ = free_loopback_port();
       write_config_file();
       try {
         start();

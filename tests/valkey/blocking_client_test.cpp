@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/client_config.hpp"
 #include "support/valkey_server.hpp"
 
 namespace opencode_cache::testing {
@@ -28,18 +29,11 @@ using valkey::Command;
 using valkey::errc;
 using valkey::ServerError;
 
-ClientConfig config_for(const ValkeyServer& server) {
-  ClientConfig config;
-  config.host = server.host();
-  config.port = server.port();
-  return config;
-}
-
 class BlockingClient : public ValkeyTest {};
 
 TEST_F(BlockingClient, PingSetGetDel) {
   auto& valkey = server();
-  Blocking client(config_for(valkey));
+  Blocking client(client_config(valkey));
   EXPECT_TRUE(client.ping());
   EXPECT_EQ(client.get("k"), std::nullopt);
   EXPECT_TRUE(client.set("k", "v"));
@@ -52,7 +46,7 @@ TEST_F(BlockingClient, PingSetGetDel) {
 
 TEST_F(BlockingClient, SetOptionsAreHonoured) {
   auto& valkey = server();
-  Blocking client(config_for(valkey));
+  Blocking client(client_config(valkey));
   EXPECT_TRUE(client.set("k", "v", {.ttl = 60s}));
   EXPECT_EQ(valkey.cli({"TTL", "k"}), "60");
   EXPECT_FALSE(
@@ -61,7 +55,7 @@ TEST_F(BlockingClient, SetOptionsAreHonoured) {
 }
 
 TEST_F(BlockingClient, RawCommand) {
-  Blocking client(config_for(server()));
+  Blocking client(client_config(server()));
   const auto reply = client.command(Command("ECHO", "hello"));
   EXPECT_EQ(reply.string, "hello");
   EXPECT_EQ(client.command(Command("INCRBY", "n", 5)).integer, 5);
@@ -69,7 +63,7 @@ TEST_F(BlockingClient, RawCommand) {
 
 TEST_F(BlockingClient, CallReachesAnyClientMethod) {
   auto& valkey = server();
-  Blocking client(config_for(valkey));
+  Blocking client(client_config(valkey));
   EXPECT_EQ(client.call([](Client& c) { return c.hset("h", "f", "v"); }), 1);
   EXPECT_EQ(client.call([](Client& c) { return c.hget("h", "f"); }), "v");
   EXPECT_EQ(client.call([](Client& c) { return c.incrby("counter", 41); }), 41);
@@ -91,7 +85,7 @@ TEST_F(BlockingClient, CallReachesAnyClientMethod) {
 }
 
 TEST_F(BlockingClient, ServerErrorsPropagateToTheCaller) {
-  Blocking client(config_for(server()));
+  Blocking client(client_config(server()));
   client.call([](Client& c) { return c.hset("hash", "f", "v"); });
   try {
     client.get("hash");
@@ -113,7 +107,7 @@ TEST_F(BlockingClient, ServerErrorsPropagateToTheCaller) {
 
 TEST_F(BlockingClient, ClientErrorsPropagateWithTheirCode) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   Blocking client(config);
   client.quit();
   try {
@@ -126,7 +120,7 @@ TEST_F(BlockingClient, ClientErrorsPropagateWithTheirCode) {
 
 TEST_F(BlockingClient, ManyThreadsShareOneClient) {
   auto& valkey = server();
-  Blocking client(config_for(valkey));
+  Blocking client(client_config(valkey));
   constexpr int threads = 8;
   constexpr int per_thread = 200;
   std::atomic<int> wrong{0};
@@ -167,7 +161,7 @@ bool destroyed_within(std::unique_ptr<Blocking> client, std::chrono::seconds lim
 
 TEST_F(BlockingClient, DestructorDoesNotHangWhenTheServerWasKilled) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   config.command_timeout = 300ms;
   config.connect_timeout = 300ms;
   auto client = std::make_unique<Blocking>(config);
@@ -182,7 +176,7 @@ TEST_F(BlockingClient, DestructorDoesNotHangWhenTheServerWasKilled) {
 
 TEST_F(BlockingClient, DestructorDoesNotHangWhileReconnecting) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   config.command_timeout = 200ms;
   config.connect_timeout = 200ms;
   config.reconnect.max_attempts = 0;  // keeps trying for ever
@@ -201,7 +195,7 @@ TEST_F(BlockingClient, DestructorDoesNotHangWhileReconnecting) {
 }
 
 TEST_F(BlockingClient, DestructorWithNothingEverSent) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   EXPECT_TRUE(destroyed_within(std::make_unique<Blocking>(config), 10s));
 }
 

@@ -22,6 +22,7 @@
 
 #include "opencode_cache/valkey/client.hpp"
 #include "support/async_test.hpp"
+#include "support/client_config.hpp"
 #include "support/valkey_server.hpp"
 
 namespace opencode_cache::testing {
@@ -34,13 +35,6 @@ using valkey::CircuitBreaker;
 using valkey::Client;
 using valkey::ClientConfig;
 using valkey::errc;
-
-ClientConfig config_for(const ValkeyServer& server) {
-  ClientConfig config;
-  config.host = server.host();
-  config.port = server.port();
-  return config;
-}
 
 // What a caller saw: the value, or the error code of what it threw. Anything thrown that is
 // not a valkey::Error fails the test.
@@ -64,7 +58,7 @@ Outcome outcome_of(std::exception_ptr failure, std::optional<std::string> value)
 class ClientCancellation : public ValkeyTest {};
 
 TEST_F(ClientCancellation, GetRacedAgainstShortTimersLeavesTheClientHealthy) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     co_await client.set("k", "v");
@@ -87,7 +81,7 @@ TEST_F(ClientCancellation, GetRacedAgainstShortTimersLeavesTheClientHealthy) {
 }
 
 TEST_F(ClientCancellation, ParallelGroupLoserGetsCancelledAndNothingElse) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     // A value that takes a while to arrive, so that the timer often ends the race while the
@@ -122,7 +116,7 @@ TEST_F(ClientCancellation, ParallelGroupLoserGetsCancelledAndNothingElse) {
 // "cancelled" (Asio's throwing turned off), each is refused as cancelled, after it was written
 // to the shared connection, which stays in step; once the state is reset, they run.
 TEST_F(ClientCancellation, CleanupAfterACancellationLeavesTheConnectionInStep) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     co_await client.set("a", "value of a");
@@ -158,7 +152,7 @@ TEST_F(ClientCancellation, CleanupAfterACancellationLeavesTheConnectionInStep) {
 }
 
 TEST_F(ClientCancellation, SignalEndsAWaitOnAStalledServerAtOnce) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   config.command_timeout = 30s;
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
@@ -187,7 +181,7 @@ TEST_F(ClientCancellation, SignalEndsAWaitOnAStalledServerAtOnce) {
 }
 
 TEST_F(ClientCancellation, CancelledHalfOpenProbeDoesNotWedgeTheBreaker) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   config.command_timeout = 200ms;
   config.breaker.consecutive_failures = 2;
   config.breaker.cool_down = 50ms;

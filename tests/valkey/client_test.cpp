@@ -11,6 +11,7 @@
 
 #include "opencode_cache/valkey/reply.hpp"
 #include "support/async_test.hpp"
+#include "support/client_config.hpp"
 #include "support/valkey_server.hpp"
 
 namespace opencode_cache::testing {
@@ -25,17 +26,10 @@ using valkey::Pipeline;
 using valkey::ServerError;
 using valkey::resp::Type;
 
-ClientConfig config_for(const ValkeyServer& server) {
-  ClientConfig config;
-  config.host = server.host();
-  config.port = server.port();
-  return config;
-}
-
 class ClientTest : public ValkeyTest {};
 
 TEST_F(ClientTest, StringCommandsRoundTrip) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     EXPECT_TRUE(co_await client.ping());
@@ -64,7 +58,7 @@ TEST_F(ClientTest, StringCommandsRoundTrip) {
 }
 
 TEST_F(ClientTest, SetHonoursTtlAndConditions) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     EXPECT_TRUE(co_await client.set("k", "v", {.ttl = 60s}));
@@ -84,7 +78,7 @@ TEST_F(ClientTest, SetHonoursTtlAndConditions) {
 }
 
 TEST_F(ClientTest, HashAndSortedSetCommands) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     EXPECT_EQ(co_await client.hset("h", "f1", "v1"), 1);
@@ -105,7 +99,7 @@ TEST_F(ClientTest, HashAndSortedSetCommands) {
 }
 
 TEST_F(ClientTest, ErrorRepliesAreTypedWithTheServersMessage) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     co_await client.hset("hash", "f", "v");
@@ -135,7 +129,7 @@ TEST_F(ClientTest, ErrorRepliesAreTypedWithTheServersMessage) {
 }
 
 TEST_F(ClientTest, ReplyOfTheWrongTypeIsAnUnexpectedReplyError) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     co_await client.set("s", "text");
@@ -150,7 +144,7 @@ TEST_F(ClientTest, ReplyOfTheWrongTypeIsAnUnexpectedReplyError) {
 }
 
 TEST_F(ClientTest, Resp3RepliesKeepTheirTypes) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     co_await client.hset("h", "f", "v");
@@ -167,7 +161,7 @@ TEST_F(ClientTest, Resp3RepliesKeepTheirTypes) {
 }
 
 TEST_F(ClientTest, Resp2ProtocolWorksToo) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   config.protocol = 2;
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
@@ -180,7 +174,7 @@ TEST_F(ClientTest, Resp2ProtocolWorksToo) {
 }
 
 TEST_F(ClientTest, LargeValuesRoundTrip) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     std::string big(10 * 1024 * 1024, '\0');
@@ -193,7 +187,7 @@ TEST_F(ClientTest, LargeValuesRoundTrip) {
 }
 
 TEST_F(ClientTest, ConcurrentCommandsShareFewWrites) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     co_await client.connect();
@@ -220,7 +214,7 @@ TEST_F(ClientTest, ConcurrentCommandsShareFewWrites) {
 }
 
 TEST_F(ClientTest, ExplicitPipelineReturnsEveryReplyInOrder) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     Pipeline pipeline;
@@ -238,7 +232,7 @@ TEST_F(ClientTest, ExplicitPipelineReturnsEveryReplyInOrder) {
 
 TEST_F(ClientTest, HandshakeSelectsDatabaseAndNamesTheConnection) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   config.database = 3;
   config.client_name = "handshake-test";
   run_async([&](Executor ex) -> awaitable<void> {
@@ -276,7 +270,7 @@ TEST_F(ClientTest, ConfigFromUrlConnects) {
 
 TEST_F(ClientTest, AclUserGetsOnlyItsPermissions) {
   auto& valkey = start_server({.acl_users = {"user app on >apppass ~opencode:* +@all"}});
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   config.username = "app";
   config.password = "apppass";
   run_async([&](Executor ex) -> awaitable<void> {
@@ -296,7 +290,7 @@ TEST_F(ClientTest, AclUserGetsOnlyItsPermissions) {
 
 TEST_F(ClientTest, WrongPasswordFailsFastWithoutARetryStorm) {
   auto& valkey = start_server({.password = "right"});
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   config.password = "wrong";
   config.reconnect.base_delay = 50ms;
   const auto connections_before = valkey.cli({"INFO", "stats"});
@@ -328,7 +322,7 @@ TEST_F(ClientTest, WrongPasswordFailsFastWithoutARetryStorm) {
 }
 
 TEST_F(ClientTest, QuitClosesAndLaterCommandsFail) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     co_await client.set("k", "v");

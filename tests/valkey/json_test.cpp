@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "support/async_test.hpp"
+#include "support/client_config.hpp"
 #include "support/valkey_server.hpp"
 
 namespace opencode_cache::testing {
@@ -64,13 +65,6 @@ CacheEntry entry(const std::string& prompt, std::int64_t timestamp = 17000000000
           .timestamp = timestamp};
 }
 
-ClientConfig config_for(const ValkeyServer& server) {
-  ClientConfig config;
-  config.host = server.host();
-  config.port = server.port();
-  return config;
-}
-
 // Awaits `get` and returns the Error it throws; fails the test when it throws none.
 template <class T>
 awaitable<valkey::Error> json_error(valkey::Task<std::optional<T>> get) {
@@ -87,7 +81,7 @@ class ClientJson : public ValkeyTest {};
 
 TEST_F(ClientJson, UserTypeRoundTripsWithTtl) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   const CacheEntry written =
       entry("what is \"valkey\"?\n\xC3\xA9t\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC");
   run_async([&](Executor ex) -> awaitable<void> {
@@ -107,7 +101,7 @@ TEST_F(ClientJson, UserTypeRoundTripsWithTtl) {
 
 TEST_F(ClientJson, SetWithoutTtlDoesNotExpire) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   const CacheEntry written = entry("forever");
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
@@ -118,7 +112,7 @@ TEST_F(ClientJson, SetWithoutTtlDoesNotExpire) {
 }
 
 TEST_F(ClientJson, StandardTypesRoundTrip) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   const std::vector<std::string> list = strings("a", "b", "c");
   const std::map<std::string, int> counts = {{"x", 1}, {"y", 2}};
   run_async([&](Executor ex) -> awaitable<void> {
@@ -136,7 +130,7 @@ TEST_F(ClientJson, StandardTypesRoundTrip) {
 }
 
 TEST_F(ClientJson, MissingKeyIsNullopt) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     EXPECT_EQ(co_await json::get<CacheEntry>(client, "nothing here"), std::nullopt);
@@ -147,7 +141,7 @@ TEST_F(ClientJson, MissingKeyIsNullopt) {
 
 TEST_F(ClientJson, HashFieldsRoundTrip) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   const CacheEntry first = entry("first", 1);
   const CacheEntry second = entry("second", 2);
   run_async([&](Executor ex) -> awaitable<void> {
@@ -173,7 +167,7 @@ TEST_F(ClientJson, HashFieldsRoundTrip) {
 TEST_F(ClientJson, HgetallLeavesOutJsonNullFields) {
   auto& valkey = server();
   valkey.cli({"HSET", "h", "present", "[1,2]", "gone", "null"});
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     const auto all = co_await json::hgetall<std::vector<int>>(client, "h");
@@ -190,7 +184,7 @@ TEST_F(ClientJson, ForeignNonJsonValueIsInvalidJsonNamingTheKey) {
   auto& valkey = server();
   valkey.cli({"SET", "written:elsewhere", "not json{"});
   valkey.cli({"HSET", "foreign:hash", "bad:field", "{oops"});
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   const CacheEntry good = entry("good");
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
@@ -215,7 +209,7 @@ TEST_F(ClientJson, ForeignNonJsonValueIsInvalidJsonNamingTheKey) {
 TEST_F(ClientJson, HgetallWithAForeignValueIsInvalidJson) {
   auto& valkey = server();
   valkey.cli({"HSET", "mixed", "ok", "1", "broken", "nope"});
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     try {
@@ -235,7 +229,7 @@ TEST_F(ClientJson, JsonOfTheWrongShapeIsInvalidJson) {
   valkey.cli({"SET", "partial", R"({"prompt":"p","model":"m"})"});
   valkey.cli({"SET", "mistyped", R"({"prompt":1,"model":"m","response":"r","timestamp":0})"});
   valkey.cli({"SET", "text", R"("just text")"});
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     for (const std::string& key : strings("array", "partial", "mistyped", "text")) {
@@ -252,7 +246,7 @@ TEST_F(ClientJson, JsonOfTheWrongShapeIsInvalidJson) {
 TEST_F(ClientJson, StoredNullReadsAsNullopt) {
   auto& valkey = server();
   valkey.cli({"SET", "null-value", "null"});
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     EXPECT_EQ(co_await json::get<CacheEntry>(client, "null-value"), std::nullopt);
@@ -268,7 +262,7 @@ TEST_F(ClientJson, ValueWrittenByTheSeedsTypescriptReadsBack) {
   // JSON.stringify escapes control characters and quotes; \u escapes must decode.
   valkey.cli({"SET", "opencode:cache:escaped",
               R"({"prompt":"line\n\"q\" caf\u00e9","model":"m","response":"r","timestamp":1})"});
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     const auto plain = co_await json::get<CacheEntry>(client, "opencode:cache:abc");

@@ -7,6 +7,7 @@
 
 #include "opencode_cache/valkey/client.hpp"
 #include "support/async_test.hpp"
+#include "support/client_config.hpp"
 #include "support/valkey_server.hpp"
 
 namespace opencode_cache::testing {
@@ -18,14 +19,6 @@ using valkey::ClientConfig;
 using valkey::Command;
 using valkey::Pipeline;
 using valkey::Script;
-
-ClientConfig config_for(const ValkeyServer& server) {
-  ClientConfig config;
-  config.host = server.host();
-  config.port = server.port();
-  config.reconnect.base_delay = 20ms;
-  return config;
-}
 
 const Script& increment_by() {
   static const Script script("return redis.call('INCRBY', KEYS[1], ARGV[1])");
@@ -42,7 +35,7 @@ TEST_F(ScriptTest, Sha1IsComputedLocallyAsTheServerDoes) {
 
 TEST_F(ScriptTest, FirstRunLoadsTheScriptAndLaterRunsUseEvalsha) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = quick_reconnect_config(valkey);
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     EXPECT_EQ((co_await client.eval(increment_by(), strings("n"), strings("5"))).integer, 5);
@@ -53,7 +46,7 @@ TEST_F(ScriptTest, FirstRunLoadsTheScriptAndLaterRunsUseEvalsha) {
 
 TEST_F(ScriptTest, StillRunsAfterScriptFlush) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = quick_reconnect_config(valkey);
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     co_await client.eval(increment_by(), strings("n"), strings("1"));
@@ -64,7 +57,7 @@ TEST_F(ScriptTest, StillRunsAfterScriptFlush) {
 
 TEST_F(ScriptTest, StillRunsAfterAServerRestart) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = quick_reconnect_config(valkey);
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     co_await client.eval(increment_by(), strings("n"), strings("1"));
@@ -78,7 +71,7 @@ TEST_F(ScriptTest, StillRunsAfterAServerRestart) {
 }
 
 TEST_F(ScriptTest, ScriptErrorsComeBackAsServerErrors) {
-  auto config = config_for(server());
+  auto config = quick_reconnect_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     const Script broken("return redis.call('NOSUCHCOMMAND')");
@@ -92,7 +85,7 @@ TEST_F(ScriptTest, ScriptErrorsComeBackAsServerErrors) {
 }
 
 TEST_F(ScriptTest, ScriptsInPipelinesRecoverFromNoscript) {
-  auto config = config_for(server());
+  auto config = quick_reconnect_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     co_await client.command(Command("SCRIPT", "FLUSH"));

@@ -14,6 +14,7 @@
 
 #include "opencode_cache/valkey/pipeline.hpp"
 #include "support/async_test.hpp"
+#include "support/client_config.hpp"
 #include "support/valkey_server.hpp"
 #include "valkey/subscription_set.hpp"
 
@@ -168,15 +169,8 @@ TEST(PubSubSubscriptionSet, RepliesThatMatchNoCommandAreProtocolErrors) {
 
 // ---- the subscriber against a real server ----
 
-ClientConfig config_for(const ValkeyServer& server) {
-  ClientConfig config;
-  config.host = server.host();
-  config.port = server.port();
-  return config;
-}
-
 ClientConfig fast_reconnect_config(const ValkeyServer& server) {
-  ClientConfig config = config_for(server);
+  ClientConfig config = client_config(server);
   config.connect_timeout = 500ms;
   config.reconnect.base_delay = 20ms;
   config.reconnect.max_delay = 200ms;
@@ -232,7 +226,7 @@ valkey::SubscriberOptions buffering(std::size_t messages) {
 class PubSub : public ValkeyTest {};
 
 TEST_F(PubSub, SubscribeThenPublishDeliversChannelAndPayload) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Subscriber subscriber(ex, config);
     Client client(ex, config);
@@ -248,7 +242,7 @@ TEST_F(PubSub, SubscribeThenPublishDeliversChannelAndPayload) {
 }
 
 TEST_F(PubSub, PsubscribeDeliversMatchingChannelsWithTheirPattern) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Subscriber subscriber(ex, config);
     Client client(ex, config);
@@ -266,7 +260,7 @@ TEST_F(PubSub, PsubscribeDeliversMatchingChannelsWithTheirPattern) {
 }
 
 TEST_F(PubSub, UnsubscribeStopsDeliveryWhileOtherSubscriptionsGoOn) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Subscriber subscriber(ex, config);
     Client client(ex, config);
@@ -286,7 +280,7 @@ TEST_F(PubSub, UnsubscribeStopsDeliveryWhileOtherSubscriptionsGoOn) {
 }
 
 TEST_F(PubSub, AThousandMessagesArriveInOrder) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Subscriber subscriber(ex, config);
     Client client(ex, config);
@@ -299,7 +293,7 @@ TEST_F(PubSub, AThousandMessagesArriveInOrder) {
 }
 
 TEST_F(PubSub, SubscriptionsWithoutHandlerFeedTheStreamInOrder) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Subscriber subscriber(ex, config);
     Client client(ex, config);
@@ -317,7 +311,7 @@ TEST_F(PubSub, SubscriptionsWithoutHandlerFeedTheStreamInOrder) {
 }
 
 TEST_F(PubSub, StreamBeyondItsBufferDropsAndCountsNewMessages) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Subscriber subscriber(ex, config, buffering(3));
     Client client(ex, config);
@@ -331,7 +325,7 @@ TEST_F(PubSub, StreamBeyondItsBufferDropsAndCountsNewMessages) {
 }
 
 TEST_F(PubSub, AThrowingHandlerIsCountedAndLoggedAndLaterMessagesArrive) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   std::vector<std::string> log;
   config.log = [&](std::string_view line) { log.emplace_back(line); };
   run_async([&](Executor ex) -> awaitable<void> {
@@ -370,7 +364,7 @@ Note note(std::string text, int priority) {
 }
 
 TEST_F(PubSub, JsonHandlerDecodesValuesAndReportsInvalidJsonWithoutEnding) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   std::vector<std::string> log;
   config.log = [&](std::string_view line) { log.emplace_back(line); };
   run_async([&](Executor ex) -> awaitable<void> {
@@ -396,7 +390,7 @@ TEST_F(PubSub, JsonHandlerDecodesValuesAndReportsInvalidJsonWithoutEnding) {
 
 TEST_F(PubSub, OneConnectionServesEverySubscription) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   run_async([&](Executor ex) -> awaitable<void> {
     Subscriber subscriber(ex, config);
     for (const std::string& name : strings("a", "b", "c", "d", "e")) {
@@ -412,7 +406,7 @@ TEST_F(PubSub, OneConnectionServesEverySubscription) {
 }
 
 TEST_F(PubSub, PingAnswersAndCloseEndsWaitingCalls) {
-  auto config = config_for(server());
+  auto config = client_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Subscriber subscriber(ex, config);
     co_await subscriber.ping();
@@ -437,7 +431,7 @@ TEST_F(PubSub, PingAnswersAndCloseEndsWaitingCalls) {
 
 TEST_F(PubSub, WorksWithAPasswordAndFailsFastWithAWrongOne) {
   auto& valkey = start_server({.password = "s3cret"});
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   config.password = "s3cret";
   auto wrong = config;
   wrong.password = "wrong";
@@ -464,7 +458,7 @@ TEST_F(PubSub, WorksWithAPasswordAndFailsFastWithAWrongOne) {
 
 TEST_F(PubSub, AChannelTheAclForbidsIsRefusedAndOthersWork) {
   auto& valkey = start_server({.acl_users = {"user app on >apppass ~* &allowed:* +@all"}});
-  auto config = config_for(valkey);
+  auto config = client_config(valkey);
   config.username = "app";
   config.password = "apppass";
   run_async([&](Executor ex) -> awaitable<void> {

@@ -17,6 +17,7 @@
 
 #include "opencode_cache/valkey/client.hpp"
 #include "support/async_test.hpp"
+#include "support/free_port.hpp"
 #include "support/test_certificates.hpp"
 #include "support/valkey_server.hpp"
 #include "valkey/connection.hpp"
@@ -33,22 +34,6 @@ using valkey::Command;
 using valkey::errc;
 
 constexpr int kTlsPortAttempts = 5;
-
-// A port nobody is bound to right now; the server binds it a moment later, so a caller must
-// be ready to try another (see start_tls_server).
-std::uint16_t free_loopback_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error("socket failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  ::close(fd);
-  if (!ok) throw std::runtime_error("cannot find a free port");
-  return ntohs(addr.sin_port);
-}
 
 CertificateSubject localhost_subject() {
   return {.common_name = "localhost", .dns_names = {"localhost"}, .ip_addresses = {"127.0.0.1"}};

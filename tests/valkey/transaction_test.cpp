@@ -8,6 +8,7 @@
 
 #include "opencode_cache/valkey/watch_transaction.hpp"
 #include "support/async_test.hpp"
+#include "support/client_config.hpp"
 #include "support/valkey_server.hpp"
 
 namespace opencode_cache::testing {
@@ -20,18 +21,10 @@ using valkey::Command;
 using valkey::errc;
 using valkey::Pipeline;
 
-ClientConfig config_for(const ValkeyServer& server) {
-  ClientConfig config;
-  config.host = server.host();
-  config.port = server.port();
-  config.reconnect.base_delay = 20ms;
-  return config;
-}
-
 class TransactionTest : public ValkeyTest {};
 
 TEST_F(TransactionTest, ExecReturnsEveryReply) {
-  auto config = config_for(server());
+  auto config = quick_reconnect_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     Pipeline writes;
@@ -47,7 +40,7 @@ TEST_F(TransactionTest, ExecReturnsEveryReply) {
 }
 
 TEST_F(TransactionTest, CommandRefusedWhileQueueingAbortsEverything) {
-  auto config = config_for(server());
+  auto config = quick_reconnect_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     Pipeline writes;
@@ -65,7 +58,7 @@ TEST_F(TransactionTest, CommandRefusedWhileQueueingAbortsEverything) {
 
 TEST_F(TransactionTest, ChangedWatchedKeyAbortsExec) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = quick_reconnect_config(valkey);
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     co_await client.command(Command("WATCH", "w"));
@@ -83,7 +76,7 @@ TEST_F(TransactionTest, ChangedWatchedKeyAbortsExec) {
 }
 
 TEST_F(TransactionTest, DiscardDropsQueuedCommands) {
-  auto config = config_for(server());
+  auto config = quick_reconnect_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     Pipeline batch;
@@ -98,7 +91,7 @@ TEST_F(TransactionTest, DiscardDropsQueuedCommands) {
 // Concurrent read-modify-write increments, each through its own dedicated client: every
 // increment survives because conflicting attempts are retried.
 TEST_F(TransactionTest, WatchConflictsAreRetriedAndTheFinalValueIsRight) {
-  auto config = config_for(server());
+  auto config = quick_reconnect_config(server());
   run_async([&](Executor ex) -> awaitable<void> {
     constexpr int writers = 8;
     constexpr int increments = 25;
@@ -139,7 +132,7 @@ TEST_F(TransactionTest, WatchConflictsAreRetriedAndTheFinalValueIsRight) {
 
 TEST_F(TransactionTest, AttemptThatCommitsNothingUnwatches) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = quick_reconnect_config(valkey);
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     const auto replies = co_await valkey::watch_transaction(
@@ -157,7 +150,7 @@ TEST_F(TransactionTest, AttemptThatCommitsNothingUnwatches) {
 
 TEST_F(TransactionTest, ExecIsNeverSentOnAConnectionThatDidNotWatch) {
   auto& valkey = server();
-  auto config = config_for(valkey);
+  auto config = quick_reconnect_config(valkey);
   run_async([&](Executor ex) -> awaitable<void> {
     Client client(ex, config);
     int attempts = 0;

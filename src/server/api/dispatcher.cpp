@@ -24,6 +24,7 @@
 #include "server/flow/identity.hpp"
 #include "server/flow/key_headers.hpp"
 #include "server/flow/shared_flight.hpp"
+#include "server/gateway/ascii_case.hpp"
 #include "server/gateway/canonical_json.hpp"
 #include "server/gateway/llm_api.hpp"
 #include "server/gateway/request_key.hpp"
@@ -133,11 +134,6 @@ gateway::LlmApi llm_api(Endpoint endpoint) {
     case Endpoint::messages: return gateway::LlmApi::messages;
     default: return gateway::LlmApi::other;
   }
-}
-
-// Header names are ASCII; std::tolower would consult the locale for every byte.
-char ascii_lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
 }
 
 // What the cached flow decided, for the response headers, metrics and logs.
@@ -403,7 +399,7 @@ struct Dispatcher::Impl {
                            Responder& responder, http::ErrorStyle style) {
     for (auto& header : ratelimit::rate_limit_headers(decisions)) {
       std::string name = std::move(header.name);
-      for (char& c : name) c = ascii_lower(c);
+      for (char& c : name) c = gateway::ascii_lower(c);
       headers.emplace_back(std::move(name), std::move(header.value));
     }
     if (ratelimit::all_allowed(decisions)) co_return true;

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <charconv>
 
+#include "server/gateway/canonical_json.hpp"
+
 namespace opencode_cache::server::api {
 
 namespace {
@@ -32,40 +34,6 @@ std::size_t atomic_prefix(std::string_view bytes) {
   return first_newline == std::string_view::npos ? bytes.size() : first_newline + 1;
 }
 
-bool needs_escape(char c) {
-  return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
-}
-
-void append_escape(char c, std::string& out) {
-  static constexpr char hex[] = "0123456789abcdef";
-  const auto byte = static_cast<unsigned char>(c);
-  switch (c) {
-    case '"': out += "\\\""; return;
-    case '\\': out += "\\\\"; return;
-    case '\n': out += "\\n"; return;
-    case '\r': out += "\\r"; return;
-    case '\t': out += "\\t"; return;
-    default:
-      out += "\\u00";
-      out += hex[byte >> 4];
-      out += hex[byte & 0xf];
-  }
-}
-
-// Runs of plain bytes are copied at once: ids, routes and names rarely need an escape.
-void append_json_string(std::string_view text, std::string& out) {
-  out += '"';
-  std::size_t run = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (!needs_escape(text[i])) continue;
-    out.append(text.data() + run, i - run);
-    append_escape(text[i], out);
-    run = i + 1;
-  }
-  out.append(text.data() + run, text.size() - run);
-  out += '"';
-}
-
 }  // namespace
 
 LogLine::LogLine(LogWriter& writer) : writer_(writer), out_(writer.buffer_) {
@@ -80,13 +48,13 @@ LogLine::~LogLine() {
 void LogLine::name(std::string_view name) {
   if (!first_) out_ += ',';
   first_ = false;
-  append_json_string(name, out_);
+  gateway::append_canonical_string(name, out_);
   out_ += ':';
 }
 
 LogLine& LogLine::field(std::string_view name, std::string_view value) {
   this->name(name);
-  append_json_string(value, out_);
+  gateway::append_canonical_string(value, out_);
   return *this;
 }
 

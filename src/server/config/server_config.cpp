@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "opencode_cache/cache/cache_keys.hpp"
+#include "server/gateway/ascii_case.hpp"
 
 namespace opencode_cache::server {
 namespace {
@@ -138,7 +139,7 @@ void add_api_keys(std::string_view variable, std::string_view text, ServerConfig
     std::string hash(entry.substr(0, at));
     std::string_view user = entry.substr(at + 1);
     while (!user.empty() && user.front() == ' ') user.remove_prefix(1);
-    for (char& c : hash) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char& c : hash) c = gateway::ascii_lower(c);
     const bool hex =
         hash.size() == 64 && hash.find_first_not_of("0123456789abcdef") == std::string::npos;
     if (!hex) invalid(variable, "a key hash must be 64 hex digits (sha256 of the key)");

@@ -1,7 +1,8 @@
 #include "server/flow/cache_controls.hpp"
 
-#include <cctype>
 #include <charconv>
+
+#include "server/gateway/ascii_case.hpp"
 
 namespace opencode_cache::server::flow {
 namespace {
@@ -18,12 +19,6 @@ std::optional<std::chrono::seconds> seconds_of(std::string_view text) {
   return std::chrono::seconds(value);
 }
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 }  // namespace
 
 CacheControls cache_controls(const http::Headers& headers) {
@@ -37,7 +32,7 @@ CacheControls cache_controls(const http::Headers& headers) {
     std::string_view rest = value;
     while (!rest.empty()) {
       const std::size_t comma = rest.find(',');
-      std::string directive = lower(rest.substr(0, comma));
+      std::string directive = gateway::ascii_lower(rest.substr(0, comma));
       rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
       std::string_view d = directive;
       while (!d.empty() && d.front() == ' ') d.remove_prefix(1);

@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
+
+#include "server/gateway/ascii_case.hpp"
 
 namespace opencode_cache::server::gateway {
 
@@ -91,13 +92,6 @@ class Reader {
 
 bool known_kind(char kind) {
   return kind == 'J' || kind == 'S';
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) ==
-           std::tolower(static_cast<unsigned char>(y));
-  });
 }
 
 }  // namespace
@@ -241,7 +235,7 @@ bool kept_upstream_header(std::string_view name) {
   static constexpr std::array<std::string_view, 4> kept = {"x-request-id", "request-id",
                                                            "openai-model", "openai-version"};
   return std::any_of(kept.begin(), kept.end(),
-                     [&](std::string_view candidate) { return iequals(candidate, name); });
+                     [&](std::string_view candidate) { return ascii_iequals(candidate, name); });
 }
 
 }  // namespace opencode_cache::server::gateway

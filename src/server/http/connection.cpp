@@ -11,6 +11,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "server/gateway/ascii_case.hpp"
 #include "server/http/connection_deadline.hpp"
 #include "server/http/error_response.hpp"
 #include "server/http/response_head.hpp"
@@ -56,15 +57,6 @@ constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 // request read in 512-byte pieces would take a trip through the loop for each.
 constexpr std::size_t initial_read_capacity = 8 * 1024;
 constexpr std::size_t max_read_size = 64 * 1024;
-
-// Header names are ASCII; std::tolower would consult the locale for every byte.
-std::string ascii_lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
-  }
-  return out;
-}
 
 std::array<asio::const_buffer, 2> gather(std::string_view first, std::string_view second) {
   return {asio::buffer(first.data(), first.size()), asio::buffer(second.data(), second.size())};
@@ -180,7 +172,8 @@ Request to_request(bhttp::request<bhttp::string_body>&& message, std::string id,
   request.method = std::string(message.method_string());
   request.target = std::string(message.target());
   for (const auto& field : message) {
-    request.headers.emplace_back(ascii_lower(field.name_string()), std::string(field.value()));
+    request.headers.emplace_back(gateway::ascii_lower(field.name_string()),
+                                 std::string(field.value()));
   }
   request.body = std::move(message.body());
   request.id = std::move(id);

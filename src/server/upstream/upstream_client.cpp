@@ -19,6 +19,8 @@
 #include <map>
 #include <vector>
 
+#include "server/gateway/ascii_case.hpp"
+
 namespace opencode_cache::server::upstream {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -61,12 +63,6 @@ bool is_hop_by_hop(std::string_view lower_name) {
          lower_name == "transfer-encoding" || lower_name == "content-length" ||
          lower_name == "upgrade" || lower_name == "proxy-connection" || lower_name == "te" ||
          lower_name == "trailer";
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 Failure failure_of(const error_code& ec) {
@@ -160,7 +156,7 @@ class BeastResponse final : public Response {
         between_chunks_(between_chunks) {
     status = static_cast<int>(parser_->get().result_int());
     for (const auto& field : parser_->get()) {
-      std::string name = lower(field.name_string());
+      std::string name = gateway::ascii_lower(field.name_string());
       if (!is_hop_by_hop(name)) headers.emplace_back(std::move(name), std::string(field.value()));
     }
   }
