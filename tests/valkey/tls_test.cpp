@@ -2,12 +2,8 @@
 // test: trust by CA file and directory, host name checks, client certificates, and the clear
 // errors a user gets when any of it does not match.
 
-#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
