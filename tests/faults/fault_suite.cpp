@@ -855,9 +855,11 @@ void judge(Fault fault, const Timeline& timeline, const Load& load, const SuiteO
     problems.push_back(text);
   }
   // The fault must have reached the client. CLIENT KILL may well pass unseen by callers (reads
-  // in flight are sent again); the reconnects show it happened.
-  // A paused failover may pass unseen by callers too.
-  const bool reconnects_show_it = fault == Fault::client_kill || fault == Fault::demoted_primary;
+  // in flight are sent again); the reconnects show it happened. So may a restart at once, when
+  // the server is back before any caller's deadline (its NOSCRIPT and lost sessions are checked
+  // below), and a paused failover.
+  const bool reconnects_show_it = fault == Fault::client_kill || fault == Fault::empty_restart ||
+                                  fault == Fault::demoted_primary;
   if (reconnects_show_it ? report.reconnects == 0 : report.degraded + report.failed == 0) {
     problems.push_back("the fault had no visible effect on the client");
   }
