@@ -89,7 +89,7 @@ std::unique_ptr<DecisionBatch> DecisionBatcher::take(std::optional<std::chrono::
     pending.slot = i;
     batch->callers_.push_back(&pending);
     batch->deadline = std::min(batch->deadline, pending.deadline);
-    batch->script_.add(pending.limits, pending.mode);
+    batch->script_.add(pending.limits, pending.mode, pending.released);
   }
   queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
   batch->call = batch->script_.finish(now, std::move(member_suffix));

@@ -34,6 +34,7 @@ struct PendingDecision {
 
   std::vector<ResolvedLimit> limits;
   ScriptMode mode = ScriptMode::consume;
+  std::string released;  // a release: the member of the request it undoes
   // When this caller wants its decision by at the latest; max() for the client's timeout.
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   // Called once when the state leaves queued/sent. Must not throw.

@@ -38,6 +38,25 @@ std::size_t hash_of(std::string_view key) {
   return std::hash<std::string_view>{}(key);
 }
 
+std::string_view mode_name(ScriptMode mode) {
+  switch (mode) {
+    case ScriptMode::consume: return "consume";
+    case ScriptMode::peek: return "peek";
+    case ScriptMode::release: return "release";
+  }
+  return "peek";
+}
+
+// The script's member for request `request` (1-based) of a call: "<ms>:<suffix>.<request>".
+std::string member_of(std::chrono::microseconds now, std::string_view suffix, std::size_t request) {
+  std::string member = std::to_string(now.count() / 1000);
+  member += ':';
+  member.append(suffix);
+  member += '.';
+  member += std::to_string(request);
+  return member;
+}
+
 }  // namespace
 
 const valkey::Script& rate_limit_script() {
@@ -73,18 +92,21 @@ std::size_t ScriptBatch::key_index(const ResolvedLimit& limit) {
   return index;
 }
 
-void ScriptBatch::add(const std::vector<ResolvedLimit>& limits, ScriptMode mode) {
+void ScriptBatch::add(const std::vector<ResolvedLimit>& limits, ScriptMode mode,
+                      std::string_view released) {
   if (call_.args.empty()) call_.args.resize(2);  // the time and the suffix, set by finish()
-  call_.args.emplace_back(mode == ScriptMode::consume ? "consume" : "peek");
+  call_.args.emplace_back(mode_name(mode));
   call_.args.push_back(std::to_string(limits.size()));
   for (const ResolvedLimit& limit : limits) call_.args.push_back(std::to_string(key_index(limit)));
-  limit_counts_.push_back(limits.size());
+  if (mode == ScriptMode::release) call_.args.emplace_back(released);
+  requests_.push_back({limits.size(), mode});
 }
 
 ScriptCall ScriptBatch::finish(std::optional<std::chrono::microseconds> now,
                                std::string member_suffix) {
   if (call_.args.empty()) call_.args.resize(2);
   call_.args[0] = now ? std::to_string(now->count()) : std::string();
+  member_suffix_ = member_suffix;
   call_.args[1] = std::move(member_suffix);
   call_.args.reserve(call_.args.size() + key_configs_.size());
   for (std::string& config : key_configs_) call_.args.push_back(std::move(config));
@@ -97,9 +119,9 @@ std::vector<ScriptReply> ScriptBatch::parse(const valkey::resp::Value& reply) co
   const auto& values = reply.elements;
   if (reply.type != valkey::resp::Type::array || values.empty()) unexpected(reply);
   const auto now = std::chrono::microseconds(non_negative(values[0]));
-  std::vector<ScriptReply> out(limit_counts_.size());
+  std::vector<ScriptReply> out(requests_.size());
   std::size_t at = header_values;
-  for (std::size_t request = 0; request < limit_counts_.size(); ++request) {
+  for (std::size_t request = 0; request < requests_.size(); ++request) {
     ScriptReply& answer = out[request];
     answer.now = now;
     if (at < values.size() && values[at].is_error()) {
@@ -107,7 +129,7 @@ std::vector<ScriptReply> ScriptBatch::parse(const valkey::resp::Value& reply) co
       ++at;
       continue;
     }
-    const std::size_t limits = limit_counts_[request];
+    const std::size_t limits = requests_[request].limits;
     if (values.size() - at < values_per_limit * limits) unexpected(reply);
     answer.outcomes.reserve(limits);
     for (std::size_t i = 0; i < limits; ++i, at += values_per_limit) {
@@ -115,6 +137,11 @@ std::vector<ScriptReply> ScriptBatch::parse(const valkey::resp::Value& reply) co
                                  .remaining = non_negative(values[at + 1]),
                                  .reset_after = milliseconds(values[at + 2]),
                                  .retry_after = milliseconds(values[at + 3])});
+    }
+    if (requests_[request].mode == ScriptMode::consume) {
+      bool admitted = true;
+      for (const ScriptOutcome& outcome : answer.outcomes) admitted = admitted && outcome.allowed;
+      if (admitted) answer.member = member_of(now, member_suffix_, request + 1);
     }
   }
   if (at != values.size()) unexpected(reply);

@@ -18,7 +18,10 @@ namespace opencode_cache::ratelimit {
 
 const valkey::Script& rate_limit_script();
 
-enum class ScriptMode : std::uint8_t { consume, peek };
+// release: undoes a request an earlier call admitted (its ScriptReply::member), then reports
+// its limits as a peek would. The cluster's check_many releases what it reserved in one slot
+// when a later slot refuses (docs/cluster.md).
+enum class ScriptMode : std::uint8_t { consume, peek, release };
 
 struct ScriptCall {
   std::vector<std::string> keys;
@@ -38,6 +41,9 @@ struct ScriptReply {
   std::chrono::microseconds now{0};  // the time the script decided at (since the Unix epoch)
   std::vector<ScriptOutcome> outcomes;
   std::optional<std::string> server_error;
+  // A consume request every limit admitted: the sliding-log member it recorded, which a
+  // release names. Empty otherwise.
+  std::string member;
 };
 
 // Builds one script call from requests added in order. A key named by several requests is
@@ -45,10 +51,12 @@ struct ScriptReply {
 class ScriptBatch {
  public:
   // `limits` is read now, not kept. A limit listed twice in one request is the caller's
-  // error (RateLimiter refuses it before).
-  void add(const std::vector<ResolvedLimit>& limits, ScriptMode mode);
-  std::size_t requests() const noexcept { return limit_counts_.size(); }
-  bool empty() const noexcept { return limit_counts_.empty(); }
+  // error (RateLimiter refuses it before). `released`: for a release, the member of the
+  // request it undoes.
+  void add(const std::vector<ResolvedLimit>& limits, ScriptMode mode,
+           std::string_view released = {});
+  std::size_t requests() const noexcept { return requests_.size(); }
+  bool empty() const noexcept { return requests_.empty(); }
 
   // The call, once every request is added. `now`: the time the script should use instead of
   // its TIME (tests only); `member_suffix` makes this call's sliding-log members unique.
@@ -63,7 +71,12 @@ class ScriptBatch {
 
   ScriptCall call_;
   std::vector<std::string> key_configs_;  // algorithm, window, max per key, appended last
-  std::vector<std::size_t> limit_counts_;
+  struct Request {
+    std::size_t limits;
+    ScriptMode mode;
+  };
+  std::vector<Request> requests_;
+  std::string member_suffix_;
   // Open addressing over call_.keys indexes (+1; 0 = empty), grown to stay at most half full.
   std::vector<std::uint32_t> slots_;
 };

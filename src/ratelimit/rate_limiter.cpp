@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <optional>
 #include <random>
+#include <span>
 #include <stdexcept>
 #include <utility>
 
@@ -17,6 +18,7 @@
 #include "limit_script.hpp"
 #include "opencode_cache/ratelimit/local_limiter.hpp"
 #include "opencode_cache/valkey/client.hpp"
+#include "valkey/cluster_slot.hpp"
 
 namespace opencode_cache::ratelimit {
 
@@ -78,6 +80,37 @@ std::vector<LimitRef> one_limit(std::string type, std::string id) {
   return refs;
 }
 
+// The limits' indexes grouped by hash slot, each group in the order of its first limit: the
+// limits one script call may decide together on a cluster.
+std::vector<std::vector<std::size_t>> slot_groups(const std::vector<ResolvedLimit>& limits) {
+  std::vector<int> slots;
+  std::vector<std::vector<std::size_t>> groups;
+  for (std::size_t i = 0; i < limits.size(); ++i) {
+    const int slot = valkey::detail::key_slot(limits[i].key);
+    std::size_t group = 0;
+    while (group < slots.size() && slots[group] != slot) ++group;
+    if (group == slots.size()) {
+      slots.push_back(slot);
+      groups.emplace_back();
+    }
+    groups[group].push_back(i);
+  }
+  return groups;
+}
+
+std::vector<ResolvedLimit> subset(const std::vector<ResolvedLimit>& limits,
+                                  const std::vector<std::size_t>& indexes) {
+  std::vector<ResolvedLimit> out;
+  out.reserve(indexes.size());
+  for (const std::size_t i : indexes) out.push_back(limits[i]);
+  return out;
+}
+
+void place(std::vector<Decision>& decisions, const std::vector<std::size_t>& indexes,
+           std::vector<Decision>&& decided) {
+  for (std::size_t i = 0; i < indexes.size(); ++i) decisions[indexes[i]] = std::move(decided[i]);
+}
+
 Decision decision_for(const ResolvedLimit& resolved, bool allowed) {
   Decision decision;
   decision.allowed = allowed;
@@ -96,6 +129,7 @@ struct RateLimiter::Impl : std::enable_shared_from_this<RateLimiter::Impl> {
       : client(client),
         config(std::move(config)),
         instance_tag(random_instance_tag()),
+        // On a cluster one script call may only touch one slot: each request is its own call.
         batcher(client.is_cluster() ? 1 : this->config.max_batch) {
     validate(this->config);
     if (this->config.local_fallback) local.emplace(*this->config.local_fallback);
@@ -141,66 +175,216 @@ struct RateLimiter::Impl : std::enable_shared_from_this<RateLimiter::Impl> {
     return suffix;
   }
 
-  // On a cluster the keys of a request's limits live in different slots, which no one script
-  // may touch: each limit is decided on its own, in order, so a later limit's rejection leaves
-  // the earlier ones counted (docs/cluster.md). Batches hold one caller each there, for the
-  // same reason.
-  Task<std::vector<Decision>> decide_each(std::vector<LimitRef> refs, ScriptMode mode) {
-    std::vector<Decision> out;
-    out.reserve(refs.size());
-    for (auto& ref : refs) {
-      std::vector<LimitRef> one;
-      one.push_back(std::move(ref));
-      std::vector<Decision> decided = co_await decide(std::move(one), mode);
-      out.push_back(std::move(decided.front()));
-    }
-    co_return out;
-  }
-
   // ---- the I/O edge of the batcher ------------------------------------------------------
 
-  Task<std::vector<Decision>> decide(std::vector<LimitRef> refs, ScriptMode mode) {
+  PendingDecision pending_for(std::vector<ResolvedLimit> limits, ScriptMode mode,
+                              std::string released = {}) const {
     PendingDecision pending;
-    pending.limits = resolve(std::move(refs));
+    pending.limits = std::move(limits);
     pending.mode = mode;
+    pending.released = std::move(released);
     if (config.timeout.count() > 0) pending.deadline = SteadyClock::now() + config.timeout;
-    {
-      // Whatever way the caller leaves, nothing of its request is sent or woken afterwards.
-      const LeaveUnlessAnswered leave{batcher, pending};
-      const Timer wake(*this);
-      pending.wake = [timer = &wake.get()] { timer->cancel(); };
-      const asio::cancellation_state cancellation = co_await asio::this_coro::cancellation_state;
-      if (cancellation.cancelled() != asio::cancellation_type::none) throw cancelled();
-      if (batcher.enqueue(pending)) {
-        // Posted: every caller of this loop turn joins the batch before it is sent.
-        asio::post(client.get_executor(), [self = shared_from_this()] { self->flush(); });
-      }
-      // The caller's cancellation leaves the batch at once, not when the caller next runs:
-      // a caller cancelled in the loop turn it asked in is never sent.
-      asio::cancellation_slot slot = cancellation.slot();
-      if (slot.is_connected()) {
-        slot.assign([this, &pending, timer = &wake.get()](asio::cancellation_type) {
-          batcher.abandon(pending);
-          timer->cancel();
-        });
-      }
-      co_await wake.get().async_wait(asio::bind_cancellation_slot(
-          asio::cancellation_slot(), asio::as_tuple(asio::use_awaitable)));
-      if (slot.is_connected()) slot.clear();
+    return pending;
+  }
+
+  // Sends every one of `pendings` with the next flush (on a cluster each is its own script
+  // call, all sent at once) and waits until each is answered, unreachable or failed. Throws
+  // cancelled() when the caller stops waiting first.
+  Task<void> ask(std::span<PendingDecision> pendings) {
+    if (pendings.empty()) co_return;
+    // Whatever way the caller leaves, nothing of its requests is sent or woken afterwards.
+    const LeaveUnlessAnswered leave{batcher, pendings};
+    const Timer wake(*this);
+    std::size_t waiting = pendings.size();
+    for (PendingDecision& pending : pendings) {
+      pending.wake = [&waiting, timer = &wake.get()] {
+        if (--waiting == 0) timer->cancel();
+      };
+    }
+    const asio::cancellation_state cancellation = co_await asio::this_coro::cancellation_state;
+    if (cancellation.cancelled() != asio::cancellation_type::none) throw cancelled();
+    bool schedule = false;
+    for (PendingDecision& pending : pendings) schedule = batcher.enqueue(pending) || schedule;
+    if (schedule) {
+      // Posted: every caller of this loop turn joins the batch before it is sent.
+      asio::post(client.get_executor(), [self = shared_from_this()] { self->flush(); });
+    }
+    // The caller's cancellation leaves the batch at once, not when the caller next runs:
+    // a caller cancelled in the loop turn it asked in is never sent.
+    asio::cancellation_slot slot = cancellation.slot();
+    if (slot.is_connected()) {
+      slot.assign([this, pendings, timer = &wake.get()](asio::cancellation_type) {
+        for (PendingDecision& pending : pendings) batcher.abandon(pending);
+        timer->cancel();
+      });
+    }
+    co_await wake.get().async_wait(asio::bind_cancellation_slot(
+        asio::cancellation_slot(), asio::as_tuple(asio::use_awaitable)));
+    if (slot.is_connected()) slot.clear();
+    for (const PendingDecision& pending : pendings) {
       if (pending.state == PendingDecision::State::queued ||
           pending.state == PendingDecision::State::sent) {
         // The caller stopped waiting: it wants no decision, and Valkey did nothing wrong.
         throw cancelled();
       }
     }
+  }
+
+  // An answered request's decisions, or its limits' failure policies when Valkey could not be
+  // reached; rethrows what refused the call.
+  std::vector<Decision> decisions_of(const PendingDecision& pending) {
     if (pending.state == PendingDecision::State::failed) std::rethrow_exception(pending.failure);
     if (pending.reply.server_error) throw valkey::ServerError(*pending.reply.server_error);
-    const bool answered = pending.state == PendingDecision::State::answered;
-    std::vector<Decision> decisions =
-        answered ? from_reply(pending.limits, pending.reply)
-                 : without_valkey(pending.limits, mode == ScriptMode::consume);
-    count(decisions, mode, !answered);
+    if (pending.state == PendingDecision::State::answered) {
+      return from_reply(pending.limits, pending.reply);
+    }
+    return without_valkey(pending.limits, pending.mode == ScriptMode::consume);
+  }
+
+  Task<std::vector<Decision>> decide(std::vector<LimitRef> refs, ScriptMode mode) {
+    PendingDecision pending = pending_for(resolve(std::move(refs)), mode);
+    co_await ask(std::span<PendingDecision>(&pending, 1));
+    std::vector<Decision> decisions = decisions_of(pending);
+    count(decisions, mode, pending.state != PendingDecision::State::answered);
     co_return decisions;
+  }
+
+  // ---- check_many and peek_many on a cluster ---------------------------------------------
+  //
+  // A request's limits live in several slots, which no one script may touch. The limits of
+  // one slot are decided together, by one script call (all-or-nothing there); a check
+  // reserves in each slot in turn, and when one refuses, releases what the earlier slots
+  // reserved and peeks at the slots it did not reach, all at once: the request then counts
+  // nowhere. A release that cannot be sent or answered (Valkey unreachable, the timeout) is
+  // not retried: that reservation stays until it leaves its window (the sliding log) or its
+  // debt drains (GCRA), and the decisions report it as reserved.
+
+  struct Reservation {
+    std::size_t group;
+    std::string member;  // the sliding-log member the reservation recorded
+  };
+
+  Task<std::vector<Decision>> decide_by_slot(std::vector<LimitRef> refs, ScriptMode mode) {
+    std::vector<ResolvedLimit> limits = resolve(std::move(refs));
+    const std::vector<std::vector<std::size_t>> groups = slot_groups(limits);
+    std::vector<Decision> decisions(limits.size());
+    bool degraded = false;
+    if (mode == ScriptMode::peek) {
+      std::vector<PendingDecision> peeks;
+      peeks.reserve(groups.size());
+      for (const auto& group : groups) peeks.push_back(pending_for(subset(limits, group), mode));
+      co_await ask(peeks);
+      for (std::size_t g = 0; g < groups.size(); ++g) {
+        place(decisions, groups[g], decisions_of(peeks[g]));
+        degraded = degraded || peeks[g].state != PendingDecision::State::answered;
+      }
+      count(decisions, mode, degraded);
+      co_return decisions;
+    }
+
+    std::vector<Reservation> reserved;
+    std::size_t next = 0;
+    bool refused = false;
+    while (next < groups.size() && !refused) {
+      const std::size_t g = next++;
+      PendingDecision pending = pending_for(subset(limits, groups[g]), mode);
+      std::exception_ptr failure;
+      try {
+        co_await ask(std::span<PendingDecision>(&pending, 1));
+        place(decisions, groups[g], decisions_of(pending));
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      if (failure) {
+        // Cancelled or refused: the caller gets no decision, and nothing it reserved stays.
+        release_later(limits, groups, std::move(reserved));
+        std::rethrow_exception(failure);
+      }
+      const bool answered = pending.state == PendingDecision::State::answered;
+      degraded = degraded || !answered;
+      if (!pending.reply.member.empty()) {
+        reserved.push_back({g, std::move(pending.reply.member)});
+      } else if (!answered) {
+        // Decided by the failure policies, without Valkey: nothing reserved there.
+        for (const std::size_t i : groups[g]) refused = refused || !decisions[i].allowed;
+      } else {
+        refused = true;
+      }
+    }
+    if (refused) co_await undo(limits, groups, reserved, next, decisions);
+    count(decisions, mode, degraded);
+    co_return decisions;
+  }
+
+  // After a refusal: releases `reserved` and peeks at the groups from `unreached` on, in one
+  // round of calls. Their decisions replace the reservations'; a release that fails leaves
+  // the reservation's decisions (and the reservation) as they were.
+  Task<void> undo(const std::vector<ResolvedLimit>& limits,
+                  const std::vector<std::vector<std::size_t>>& groups,
+                  std::vector<Reservation>& reserved, std::size_t unreached,
+                  std::vector<Decision>& decisions) {
+    std::vector<PendingDecision> after;
+    std::vector<std::size_t> group_of;
+    after.reserve(reserved.size() + groups.size() - unreached);
+    for (Reservation& reservation : reserved) {
+      after.push_back(pending_for(subset(limits, groups[reservation.group]), ScriptMode::release,
+                                  reservation.member));
+      group_of.push_back(reservation.group);
+    }
+    for (std::size_t g = unreached; g < groups.size(); ++g) {
+      after.push_back(pending_for(subset(limits, groups[g]), ScriptMode::peek));
+      group_of.push_back(g);
+    }
+    std::exception_ptr failure;
+    try {
+      co_await ask(after);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    if (failure) {
+      // The caller stopped waiting: the releases not sent yet are sent without it.
+      std::vector<Reservation> unsent;
+      for (std::size_t i = 0; i < reserved.size(); ++i) {
+        if (after[i].state == PendingDecision::State::queued) unsent.push_back(reserved[i]);
+      }
+      release_later(limits, groups, std::move(unsent));
+      std::rethrow_exception(failure);
+    }
+    for (std::size_t i = 0; i < after.size(); ++i) {
+      const PendingDecision& pending = after[i];
+      const bool answered =
+          pending.state == PendingDecision::State::answered && !pending.reply.server_error;
+      if (answered) {
+        place(decisions, groups[group_of[i]], from_reply(pending.limits, pending.reply));
+      } else if (pending.mode == ScriptMode::peek) {
+        place(decisions, groups[group_of[i]], without_valkey(pending.limits, false));
+      }
+      // A release not answered: its reservation ages out (see above); its decisions stay.
+    }
+  }
+
+  // Releases `reserved` in the background, for a caller that is not waiting any more.
+  void release_later(const std::vector<ResolvedLimit>& limits,
+                     const std::vector<std::vector<std::size_t>>& groups,
+                     std::vector<Reservation> reserved) {
+    if (reserved.empty()) return;
+    auto releases = std::make_unique<std::vector<PendingDecision>>();
+    releases->reserve(reserved.size());
+    for (Reservation& reservation : reserved) {
+      releases->push_back(pending_for(subset(limits, groups[reservation.group]),
+                                      ScriptMode::release, std::move(reservation.member)));
+    }
+    asio::co_spawn(client.get_executor(), release_all(shared_from_this(), std::move(releases)),
+                   asio::detached);
+  }
+
+  static Task<void> release_all(std::shared_ptr<Impl> self,
+                                std::unique_ptr<std::vector<PendingDecision>> releases) {
+    try {
+      co_await self->ask(*releases);
+    } catch (...) {
+      // Not answered: the reservations age out.
+    }
   }
 
   static valkey::Error cancelled() {
@@ -209,8 +393,10 @@ struct RateLimiter::Impl : std::enable_shared_from_this<RateLimiter::Impl> {
 
   struct LeaveUnlessAnswered {
     DecisionBatcher& batcher;
-    PendingDecision& pending;
-    ~LeaveUnlessAnswered() { batcher.abandon(pending); }
+    std::span<PendingDecision> pendings;
+    ~LeaveUnlessAnswered() {
+      for (PendingDecision& pending : pendings) batcher.abandon(pending);
+    }
   };
 
   void flush() {
@@ -369,7 +555,9 @@ Task<Decision> RateLimiter::check(std::string type, std::string id) {
 }
 
 Task<std::vector<Decision>> RateLimiter::check_many(std::vector<LimitRef> limits) {
-  if (impl_->client.is_cluster()) return impl_->decide_each(std::move(limits), ScriptMode::consume);
+  if (impl_->client.is_cluster()) {
+    return impl_->decide_by_slot(std::move(limits), ScriptMode::consume);
+  }
   return impl_->decide(std::move(limits), ScriptMode::consume);
 }
 
@@ -380,7 +568,7 @@ Task<Decision> RateLimiter::peek(std::string type, std::string id) {
 }
 
 Task<std::vector<Decision>> RateLimiter::peek_many(std::vector<LimitRef> limits) {
-  if (impl_->client.is_cluster()) return impl_->decide_each(std::move(limits), ScriptMode::peek);
+  if (impl_->client.is_cluster()) return impl_->decide_by_slot(std::move(limits), ScriptMode::peek);
   return impl_->decide(std::move(limits), ScriptMode::peek);
 }
 

@@ -8,14 +8,22 @@
 --           only tests pass a time, to control the clock
 -- ARGV[2]   a suffix unique to this call; request r's sliding-log members are
 --           "<ms>:<suffix>.<r>"
--- then per request r, in order: "consume" or "peek" (peek writes nothing), its number of
---           limits n, then n indexes into KEYS
+-- then per request r, in order: "consume", "peek" (writes nothing) or "release", its number
+--           of limits n, then n indexes into KEYS; a release is followed by one more argument,
+--           the sliding-log member of the request it undoes
 -- and last, per key k (the final 3 * #KEYS arguments): algorithm ("sliding_log" or "gcra"),
 --           window in ms, max requests
 --
 -- Returns { now in microseconds, then per request either an error reply (one of its keys
 --           holds the wrong type: the request is decided by nobody, the others go on) or,
 --           per limit: allowed (1 or 0), remaining, reset_after in ms, retry_after in ms }.
+--
+-- A release undoes a request an earlier call admitted, then reports its limits as a peek
+-- would: on a cluster, where a request's limits live in several slots, the limiter reserves in
+-- each slot in turn and releases what it reserved when a later slot refuses. The sliding log
+-- removes that request's member (ZREM; nothing if it has left the window or the set); GCRA
+-- takes one interval back from the debt, never below none (the request was the last one to
+-- add it, or later ones added theirs on top: the debt left is at least theirs).
 --
 -- The sliding log keeps the seed's data shape: a sorted set, score = time in ms,
 -- member "<ms>:<unique>", expiring (PEXPIRE) one window after its newest entry. Only admitted
@@ -24,10 +32,10 @@
 -- the definition, which the C++ side implements too and the tests hold the two to.
 --
 -- Each key is read once per call and written once at the end (one ZADD of every admitted
--- member, one PEXPIRE; one SET of the last TAT): the requests in between are decided on that
--- state in plain Lua, so a hot key (the global limit) costs the same for one request or a
--- hundred. Flat loops over locals, no closures per request: the script runs on every batch,
--- and each table or closure it allocates costs server time.
+-- member, one PEXPIRE; one SET of the last TAT; a release's ZREM aside): the requests in
+-- between are decided on that state in plain Lua, so a hot key (the global limit) costs the
+-- same for one request or a hundred. Flat loops over locals, no closures per request: the
+-- script runs on every batch, and each table or closure it allocates costs server time.
 
 local function ceil_div(a, b)
   local q = math.floor(a / b)
@@ -118,6 +126,35 @@ local function load(k, consume)
   end
 end
 
+-- ---- a release, applied to the state read ------------------------------------------------
+
+local function release(k, member)
+  if sliding[k] then
+    local key = KEYS[k]
+    local score = tonumber(redis.call('ZSCORE', key, member))
+    if not score then
+      return
+    end
+    redis.call('ZREM', key, member)
+    local start = now_ms - window[k]
+    if score > start then
+      state[k] = state[k] - 1
+      if score == oldest[k] then
+        -- This call's own members are not stored yet: they are the newest.
+        oldest[k] = tonumber(redis.call('ZRANGEBYSCORE', key, '(' .. start, '+inf', 'WITHSCORES',
+                                        'LIMIT', 0, 1)[2]) or (members[k] and now_ms) or false
+      end
+    end
+  else
+    local debt = state[k] - interval[k]
+    if debt < 0 then
+      debt = 0
+    end
+    state[k] = debt
+    debt_written[k] = true
+  end
+end
+
 -- ---- the requests, in order ---------------------------------------------------------------
 
 local reply = { now_us }
@@ -126,10 +163,16 @@ local i = 3
 local r = 0
 while i < config_base do
   r = r + 1
-  local consume = ARGV[i] == 'consume'
+  local mode = ARGV[i]
+  local consume = mode == 'consume'
   local first_arg = i + 2
   local last_arg = i + 1 + tonumber(ARGV[i + 1])
   i = last_arg + 1
+  local released = false
+  if mode == 'release' then
+    released = ARGV[i]
+    i = i + 1
+  end
 
   -- 1. inspect every limit of the request, changing nothing
   local all_allowed, error_reply = true, nil
@@ -151,6 +194,11 @@ while i < config_base do
     n = n + 1
     reply[n] = error_reply
   else
+    if released then
+      for a = first_arg, last_arg do
+        release(tonumber(ARGV[a]), released)
+      end
+    end
     -- 2. record the request in every limit if all admit it, and report
     local recording = consume and all_allowed
     for a = first_arg, last_arg do
@@ -231,7 +279,11 @@ for k = 1, nkeys do
     redis.call('PEXPIRE', KEYS[k], window[k])
   elseif debt_written[k] then
     local debt = state[k]
-    redis.call('SET', KEYS[k], string.format('%d', now_us + debt), 'PX', ceil_div(debt, 1000))
+    if debt > 0 then
+      redis.call('SET', KEYS[k], string.format('%d', now_us + debt), 'PX', ceil_div(debt, 1000))
+    else
+      redis.call('DEL', KEYS[k])  -- released to no debt: as if never limited
+    end
   end
 end
 return reply
