@@ -18,6 +18,7 @@
 #include "opencode_cache/ratelimit/rate_limiter.hpp"
 #include "opencode_cache/valkey/error.hpp"
 #include "ratelimit/decision_batcher.hpp"
+#include "ratelimit/limit_script.hpp"
 #include "ratelimit/rate_limit_fixture.hpp"
 #include "support/async_test.hpp"
 
@@ -354,6 +355,111 @@ TEST(RateLimitBatcher, AbandonedCallersAreNeitherSentNorWoken) {
   EXPECT_EQ(woken, 1);
   EXPECT_EQ(pending[2].state, ratelimit::PendingDecision::State::unreachable);
   EXPECT_EQ(pending[1].state, ratelimit::PendingDecision::State::sent);
+}
+
+valkey::resp::Value script_reply(const std::vector<std::int64_t>& numbers) {
+  valkey::resp::Value reply{.type = valkey::resp::Type::array};
+  for (const std::int64_t number : numbers) {
+    reply.elements.push_back(
+        valkey::resp::Value{.type = valkey::resp::Type::integer, .integer = number});
+  }
+  return reply;
+}
+
+// The script's call alone: an admitted consume reports the member it recorded ("<ms>:<call
+// suffix>.<request>"), a refused one none; a release names that member after its indexes.
+TEST(RateLimitScriptBatch, AReleaseNamesTheMemberAnAdmittedConsumeRecorded) {
+  const LimitConfig sliding{.window = 60s, .max_requests = 5};
+  const LimitConfig gcra{.window = 60s, .max_requests = 5, .algorithm = Algorithm::gcra};
+  std::vector<ratelimit::ResolvedLimit> limits;
+  limits.push_back({"user", "opencode:ratelimit:user:alice", &sliding});
+  limits.push_back({"provider", "opencode:ratelimit-gcra:provider:openai", &gcra});
+
+  ratelimit::ScriptBatch reserve;
+  reserve.add(limits, ratelimit::ScriptMode::consume);
+  reserve.add(limits, ratelimit::ScriptMode::consume);
+  const auto call = reserve.finish(std::chrono::microseconds(1'700'000'000'123'456), "tag.7");
+  EXPECT_EQ(call.args, strings("1700000000123456", "tag.7", "consume", "2", "1", "2", "consume",
+                               "2", "1", "2", "sliding_log", "60000", "5", "gcra", "60000", "5"));
+  // The first admitted by both limits, the second refused by the provider.
+  const auto replies = reserve.parse(script_reply(
+      {1'700'000'000'123'456, 1, 4, 60000, 0, 1, 4, 12000, 0, 1, 3, 60000, 0, 0, 0, 12000, 12000}));
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[0].member, "1700000000123:tag.7.1");
+  EXPECT_EQ(replies[1].member, "");
+
+  ratelimit::ScriptBatch release;
+  release.add(limits, ratelimit::ScriptMode::release, replies[0].member);
+  const auto undo = release.finish(std::nullopt, "tag.8");
+  EXPECT_EQ(undo.args, strings("", "tag.8", "release", "2", "1", "2", "1700000000123:tag.7.1",
+                               "sliding_log", "60000", "5", "gcra", "60000", "5"));
+  const auto released =
+      release.parse(script_reply({1'700'000'000'200'000, 1, 5, 0, 0, 1, 5, 0, 0}));
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(released[0].member, "") << "a release records nothing";
+  EXPECT_EQ(released[0].outcomes[0].remaining, 5u);
+}
+
+// One script call of `mode` for `limits` at `now_ms` (and `released` for a release).
+struct ScriptRun {
+  ratelimit::ScriptBatch batch;
+  ratelimit::ScriptCall call;
+};
+
+std::unique_ptr<ScriptRun> script_run(const std::vector<ratelimit::ResolvedLimit>& limits,
+                                      ratelimit::ScriptMode mode, std::int64_t now_ms,
+                                      const std::string& released, const std::string& suffix) {
+  auto run = std::make_unique<ScriptRun>();
+  run->batch.add(limits, mode, released);
+  run->call = run->batch.finish(std::chrono::milliseconds(now_ms), suffix);
+  return run;
+}
+
+awaitable<ratelimit::ScriptReply> run_script(valkey::Client& client, const ScriptRun& run) {
+  const valkey::resp::Value reply =
+      co_await client.eval(ratelimit::rate_limit_script(), run.call.keys, run.call.args);
+  co_return std::move(run.batch.parse(reply).front());
+}
+
+// The script's release on a real server: the sliding log loses exactly the member it names
+// (nothing when it is gone), GCRA one interval of debt, down to no key at all.
+TEST_F(RateLimitBatch, AReleaseUndoesTheRequestItNames) {
+  auto& valkey = server();
+  const LimitConfig sliding{.window = 60s, .max_requests = 5};
+  const LimitConfig gcra{.window = 60s, .max_requests = 5, .algorithm = Algorithm::gcra};
+  std::vector<ratelimit::ResolvedLimit> limits;
+  limits.push_back({"user", "opencode:ratelimit:user:alice", &sliding});
+  limits.push_back({"provider", "opencode:ratelimit-gcra:provider:openai", &gcra});
+  const std::int64_t t0 = 1'700'000'000'000;
+  using ratelimit::ScriptMode;
+  const auto first = script_run(limits, ScriptMode::consume, t0, "", "a");
+  const auto second = script_run(limits, ScriptMode::consume, t0 + 1, "", "b");
+  std::string first_member;
+  std::string second_member;
+  std::vector<std::uint64_t> remaining;
+  const auto client_config = client_config_for(valkey);
+  run_async([&](Executor ex) -> awaitable<void> {
+    valkey::Client client(ex, client_config);
+    first_member = (co_await run_script(client, *first)).member;
+    second_member = (co_await run_script(client, *second)).member;
+    const auto undo_first = script_run(limits, ScriptMode::release, t0 + 2, first_member, "c");
+    const auto released = co_await run_script(client, *undo_first);
+    for (const auto& outcome : released.outcomes) remaining.push_back(outcome.remaining);
+    // The oldest entry left is the second request's: the next slot frees with it.
+    EXPECT_EQ(released.outcomes[0].reset_after, 60'000ms - 1ms);
+    // Released again: the member is gone; GCRA gives back its second request too.
+    const auto again = co_await run_script(client, *undo_first);
+    for (const auto& outcome : again.outcomes) remaining.push_back(outcome.remaining);
+    const auto undo_second = script_run(limits, ScriptMode::release, t0 + 3, second_member, "d");
+    const auto none = co_await run_script(client, *undo_second);
+    for (const auto& outcome : none.outcomes) remaining.push_back(outcome.remaining);
+  });
+  EXPECT_EQ(first_member, "1700000000000:a.1");
+  EXPECT_EQ(second_member, "1700000000001:b.1");
+  const std::vector<std::uint64_t> expected{4, 4, 4, 5, 5, 5};
+  EXPECT_EQ(remaining, expected);
+  EXPECT_EQ(valkey.cli({"EXISTS", "opencode:ratelimit:user:alice"}), "0");
+  EXPECT_EQ(valkey.cli({"EXISTS", "opencode:ratelimit-gcra:provider:openai"}), "0");
 }
 
 }  // namespace
