@@ -60,6 +60,9 @@ class RateLimiter {
   Task<Decision> check(std::string type, std::string id);
   // Several limits for one request, in one round trip and one script: the request is counted
   // by every limit if all admit it, and by none otherwise. One decision per limit, in order.
+  // On a cluster, where the limits' keys live in several slots: one script call per slot, in
+  // turn, each reserving, and on a refusal the reservations made are released
+  // (docs/cluster.md).
   // Throws std::invalid_argument when a limit appears twice or the list is empty.
   Task<std::vector<Decision>> check_many(std::vector<LimitRef> limits);
   // What check() would decide now, without counting anything.

@@ -21,9 +21,10 @@
 -- A release undoes a request an earlier call admitted, then reports its limits as a peek
 -- would: on a cluster, where a request's limits live in several slots, the limiter reserves in
 -- each slot in turn and releases what it reserved when a later slot refuses. The sliding log
--- removes that request's member (ZREM; nothing if it has left the window or the set); GCRA
--- takes one interval back from the debt, never below none (the request was the last one to
--- add it, or later ones added theirs on top: the debt left is at least theirs).
+-- removes that request's member (ZREM; nothing if it has left the window or the set): exact.
+-- GCRA takes one interval back from the debt, never below none: exact when the key held debt
+-- before the request; otherwise requests after it are charged from its time, not theirs, so
+-- up to the time between the two calls is given back too (docs/cluster.md).
 --
 -- The sliding log keeps the seed's data shape: a sorted set, score = time in ms,
 -- member "<ms>:<unique>", expiring (PEXPIRE) one window after its newest entry. Only admitted
