@@ -420,17 +420,17 @@ struct Dispatcher::Impl {
       const Provider& provider) {
     using namespace asio::experimental::awaitable_operators;
     auto [decisions, read] = co_await (limiter.check_many(limits_for(user, provider.name, false)) &&
-                                       read_behind_limits(namespace_name, key));
+                                       behind_limits(cache.read_raw(namespace_name, key)));
     co_return std::make_tuple(std::move(read), std::move(decisions));
   }
 
-  // The limiter sends its batch from a handler it posts; posted after it, the read reaches the
-  // connection's queue just behind the script and both go to Valkey together, one round trip
-  // where a read written at once would have its reply back before the script even left.
-  Task<cache::RawRead> read_behind_limits(const std::string& namespace_name,
-                                          const std::string& key) {
+  // The limiter sends its batch from a handler it posts; a command posted after it reaches the
+  // connection's queue just behind the script and both go to Valkey in one write: one round
+  // trip, where a command written at once would have its reply back before the script left.
+  template <typename T>
+  Task<T> behind_limits(Task<T> command) {
     co_await asio::post(executor, asio::use_awaitable);
-    co_return co_await cache.read_raw(namespace_name, key);
+    co_return co_await std::move(command);
   }
 
   upstream::Request upstream_request(const http::Route& route, const Request& request) const {
@@ -512,7 +512,7 @@ struct Dispatcher::Impl {
       const std::string& provider, const std::string& flight_key) {
     using namespace asio::experimental::awaitable_operators;
     co_return co_await (limiter.check_many(provider_limit_for(provider)) &&
-                        shared.claim_ahead(flight_key));
+                        behind_limits(shared.claim_ahead(flight_key)));
   }
 
   // An answer to be stored comes from the one leader among the gateway processes.
