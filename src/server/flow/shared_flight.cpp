@@ -109,6 +109,13 @@ void call(const std::function<void()>& event) {
 }  // namespace
 
 // Not an aggregate: g++ 12 destroys aggregate temporaries twice in a co_await expression.
+struct SharedFlights::Claim {
+  Claim() = default;
+  bool reachable = true;
+  bool won = false;
+  std::optional<std::string> holder;
+};
+
 struct SharedFlights::Leading {
   explicit Leading(asio::any_io_executor executor)
       : renewal(executor), signal(executor, Clock::time_point::max()) {}
@@ -159,7 +166,6 @@ std::chrono::milliseconds SharedFlights::block_time() const {
 upstream::Task<SharedFlights::Claim> SharedFlights::claim(const std::string& lease_key,
                                                           const std::string& token) {
   Claim claim;
-  claim.token = token;
   valkey::Pipeline pipeline;
   pipeline.add("SET", lease_key, token, "NX", "PX", config_.lease.count());
   pipeline.add("GET", lease_key);
@@ -179,33 +185,8 @@ upstream::Task<SharedFlights::Claim> SharedFlights::claim(const std::string& lea
   co_return claim;
 }
 
-upstream::Task<SharedFlights::Claim> SharedFlights::claim_ahead(const std::string& flight_key) {
-  if (!config_.enabled) {
-    Claim none;
-    none.reachable = false;
-    co_return none;
-  }
-  co_return co_await claim(lease_key(flight_key), random_token());
-}
-
-void SharedFlights::release(const std::string& flight_key, const Claim& claim) {
-  if (!claim.won) return;
-  asio::co_spawn(client_.get_executor(), release_lease(lease_key(flight_key), claim.token),
-                 asio::detached);
-}
-
-upstream::Task<void> SharedFlights::release_lease(std::string lease_key, std::string token) {
-  try {
-    std::vector<std::string> keys(1, std::move(lease_key));
-    std::vector<std::string> args(1, std::move(token));
-    co_await client_.eval(release_script_, keys, args);
-  } catch (const valkey::Error&) {
-    // It expires on its own.
-  }
-}
-
 upstream::Task<void> SharedFlights::run(std::shared_ptr<Flight> flight, std::string flight_key,
-                                        Lead lead, std::optional<Claim> ahead) {
+                                        Lead lead) {
   if (!config_.enabled) {
     co_await lead();
     co_return;
@@ -216,14 +197,8 @@ upstream::Task<void> SharedFlights::run(std::shared_ptr<Flight> flight, std::str
   // A few rounds: each ends with a leader found, followed to an end, or a lease taken.
   int own_waits = 0;
   for (int round = 0; round < 8;) {
-    Claim claimed;
-    if (ahead) {
-      claimed = std::move(*ahead);
-      ahead.reset();
-    } else {
-      claimed = co_await claim(lease, random_token());
-    }
-    const std::string& token = claimed.token;
+    const std::string token = random_token();
+    const Claim claimed = co_await claim(lease, token);
     if (!claimed.reachable) break;
     if (claimed.won) {
       if (follower) call(events_.took_over);
@@ -291,7 +266,13 @@ upstream::Task<void> SharedFlights::lead_recorded(std::shared_ptr<Flight> flight
   leading->ended = true;
   leading->renewal.cancel();
   // Released only now that the entry is stored: a request that finds no lease finds the entry.
-  co_await release_lease(lease_key, token);
+  try {
+    std::vector<std::string> keys(1, lease_key);
+    std::vector<std::string> args(1, token);
+    co_await client_.eval(release_script_, keys, args);
+  } catch (const valkey::Error&) {
+    // It expires on its own.
+  }
   if (failure) std::rethrow_exception(failure);
 }
 
