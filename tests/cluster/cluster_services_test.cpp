@@ -27,6 +27,11 @@ using valkey::ClientConfig;
 class ClusterServicesTest : public ValkeyClusterTest {
  protected:
   ClientConfig config() const { return ClientConfig::from_url(cluster().url()); }
+
+  // A command on the primary that holds its key, the command's second word.
+  std::string on_owner(const std::vector<std::string>& command) {
+    return cluster().primary_of_slot(cluster().key_slot(command.at(1))).cli(command);
+  }
 };
 
 JsonObject object_of(std::string_view json) {
@@ -117,7 +122,7 @@ TEST_F(ClusterServicesTest, RateLimitsHoldOnTheNodeOfTheirKey) {
     EXPECT_EQ(limiter.stats().unavailable, 0u);  // decided by Valkey, not by a failure policy
   });
   const std::string key = "opencode:ratelimit:user:alice";
-  EXPECT_EQ(cluster().primary_of_slot(cluster().key_slot(key)).cli({"ZCARD", key}), "3");
+  EXPECT_EQ(on_owner({"ZCARD", key}), "3");
 }
 
 ratelimit::RateLimiterConfig user_and_global_limits() {
@@ -172,7 +177,7 @@ TEST_F(ClusterServicesTest, ChecksOfSeveralLimitsAcrossSlotsAreAllOrNothing) {
     EXPECT_EQ(limiter.stats().unavailable, 0u);
   });
   const std::string key = "opencode:ratelimit:global:all";
-  EXPECT_EQ(cluster().primary_of_slot(cluster().key_slot(key)).cli({"ZCARD", key}), "6");
+  EXPECT_EQ(on_owner({"ZCARD", key}), "6");
 }
 
 // user (sliding log), provider (GCRA) and global (sliding log), each in its own slot; global
@@ -250,11 +255,11 @@ TEST_F(ClusterServicesTest, ALaterSlotsRefusalReleasesTheEarlierSlotsReservation
     EXPECT_EQ(limiter.stats().unavailable, 0u);
   });
   const std::string alice = "opencode:ratelimit:user:alice";
-  EXPECT_EQ(cluster().primary_of_slot(cluster().key_slot(alice)).cli({"ZCARD", alice}), "2");
+  EXPECT_EQ(on_owner({"ZCARD", alice}), "2");
   const std::string bob = "opencode:ratelimit:user:bob";
-  EXPECT_EQ(cluster().primary_of_slot(cluster().key_slot(bob)).cli({"EXISTS", bob}), "0");
+  EXPECT_EQ(on_owner({"EXISTS", bob}), "0");
   const std::string global = "opencode:ratelimit:global:all";
-  EXPECT_EQ(cluster().primary_of_slot(cluster().key_slot(global)).cli({"ZCARD", global}), "2");
+  EXPECT_EQ(on_owner({"ZCARD", global}), "2");
 }
 
 // The first limit refuses: nothing is reserved anywhere, and the limits not reached are
@@ -277,7 +282,7 @@ TEST_F(ClusterServicesTest, AFirstSlotsRefusalReservesNothing) {
     EXPECT_EQ(remaining_of(after), numbers(0, 0, 95));
   });
   const std::string global = "opencode:ratelimit:global:all";
-  EXPECT_EQ(cluster().primary_of_slot(cluster().key_slot(global)).cli({"ZCARD", global}), "5");
+  EXPECT_EQ(on_owner({"ZCARD", global}), "5");
 }
 
 // An admitted request counts in every limit, on every slot's node.
@@ -299,11 +304,11 @@ TEST_F(ClusterServicesTest, AdmittedRequestsCountInEveryLimit) {
     EXPECT_EQ(limiter.stats().peeks, 1u);
   });
   const std::string user = "opencode:ratelimit:user:alice";
-  EXPECT_EQ(cluster().primary_of_slot(cluster().key_slot(user)).cli({"ZCARD", user}), "3");
+  EXPECT_EQ(on_owner({"ZCARD", user}), "3");
   const std::string provider = "opencode:ratelimit-gcra:provider:openai";
-  EXPECT_EQ(cluster().primary_of_slot(cluster().key_slot(provider)).cli({"EXISTS", provider}), "1");
+  EXPECT_EQ(on_owner({"EXISTS", provider}), "1");
   const std::string global = "opencode:ratelimit:global:all";
-  EXPECT_EQ(cluster().primary_of_slot(cluster().key_slot(global)).cli({"ZCARD", global}), "3");
+  EXPECT_EQ(on_owner({"ZCARD", global}), "3");
 }
 
 // Many callers at once, each reserving and maybe releasing on three nodes: no limit admits more
@@ -350,14 +355,11 @@ TEST_F(ClusterServicesTest, ConcurrentChecksAcrossSlotsNeverAdmitMoreThanAnyLimi
   const auto admitted_total = static_cast<std::uint64_t>(total);
   EXPECT_EQ(remaining, numbers(5, 5 - admitted_total, 3 - admitted_total));
   const std::string global = "opencode:ratelimit:global:all";
-  EXPECT_EQ(cluster().primary_of_slot(cluster().key_slot(global)).cli({"ZCARD", global}),
-            std::to_string(total));
+  EXPECT_EQ(on_owner({"ZCARD", global}), std::to_string(total));
   for (const std::string& user : users) {
     EXPECT_LE(admitted[user], 5) << user;
     const std::string key = "opencode:ratelimit:user:" + user;
-    EXPECT_EQ(cluster().primary_of_slot(cluster().key_slot(key)).cli({"ZCARD", key}),
-              std::to_string(admitted[user]))
-        << user;
+    EXPECT_EQ(on_owner({"ZCARD", key}), std::to_string(admitted[user])) << user;
   }
 }
 
