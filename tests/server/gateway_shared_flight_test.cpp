@@ -291,6 +291,23 @@ TEST_F(SharedFlightTest, ThreadsOfOneProcessShareOneUpstreamCall) {
   EXPECT_EQ(upstream.calls(), 1u);
 }
 
+// The lease is claimed in the provider limit's round trip, before the limit is known: a
+// refused request must give it back, or other processes would wait on a leader that never
+// calls upstream until the lease expired.
+TEST_F(SharedFlightTest, ARequestRefusedByItsProvidersLimitGivesTheLeaseBack) {
+  start({{"RATE_LIMIT_PROVIDER_MAX", "1"},
+         {"RATE_LIMIT_PROVIDER_WINDOW_MS", "60000"},
+         {"OPENCODE_CACHE_FLIGHT_LEASE_MS", "60000"}});
+  const std::string body = chat_body("refused by the provider limit", false);
+  const std::string lease = lease_of(key_of(body), false);  // the probe takes the one request
+  const auto calls = upstream.calls();
+
+  const auto refused = client().post("/v1/chat/completions", body);
+  EXPECT_EQ(refused.status, 429);
+  EXPECT_EQ(server().cli({"EXISTS", lease}), "0") << "the refused request kept the lease";
+  EXPECT_EQ(upstream.calls(), calls);
+}
+
 TEST_F(SharedFlightTest, SharedFlightCanBeTurnedOff) {
   start({{"OPENCODE_CACHE_SHARED_FLIGHT", "false"}});
   const std::string body = chat_body("alone", true);

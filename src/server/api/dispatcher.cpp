@@ -475,17 +475,59 @@ struct Dispatcher::Impl {
     std::string key;
     std::string flight_key;
     cache::WriteOptions options;
+    std::optional<flow::SharedFlights::Claim> ahead;  // the lease, claimed with the limits
   };
+
+  // A lease claimed ahead that the request may not use: given back as soon as it knows, or
+  // when it leaves (a refusal, an error), unless the flight it leads took it.
+  class LeaseAhead {
+   public:
+    LeaseAhead(flow::SharedFlights& shared, const std::string& flight_key)
+        : shared_(shared), flight_key_(flight_key) {}
+    LeaseAhead(const LeaseAhead&) = delete;
+    LeaseAhead& operator=(const LeaseAhead&) = delete;
+    ~LeaseAhead() { release(); }
+
+    void hold(flow::SharedFlights::Claim claim) { claim_ = std::move(claim); }
+    std::optional<flow::SharedFlights::Claim> take() { return std::exchange(claim_, std::nullopt); }
+    void release() noexcept {
+      if (!claim_) return;
+      try {
+        shared_.release(flight_key_, *claim_);
+      } catch (...) {
+        // Not given back: it expires with its lease time.
+      }
+      claim_.reset();
+    }
+
+   private:
+    flow::SharedFlights& shared_;
+    const std::string& flight_key_;
+    std::optional<flow::SharedFlights::Claim> claim_;
+  };
+
+  // The provider's limit and the lease of a request about to lead, in one round trip. Should
+  // the limiter throw, a claim won is lost with it and expires with its lease time.
+  Task<std::tuple<std::vector<ratelimit::Decision>, flow::SharedFlights::Claim>> limit_and_claim(
+      const std::string& provider, const std::string& flight_key) {
+    using namespace asio::experimental::awaitable_operators;
+    co_return co_await (limiter.check_many(provider_limit_for(provider)) &&
+                        behind_limits(shared.claim_ahead(flight_key)));
+  }
 
   // An answer to be stored comes from the one leader among the gateway processes.
   Task<void> run_and_store(std::shared_ptr<Flight> flight, BaseUrl base, upstream::Request request,
                            StorePlan plan) {
+    // Spawned coroutines start inline: the request that spawned this one must attach to the
+    // flight first, or a flight with no client yet would look abandoned to the upstream read
+    // and the follower (a lease claimed ahead leaves no round trip before them to wait for).
+    co_await asio::post(executor, asio::use_awaitable);
     if (plan.store) {
       // Named, not a temporary in the co_await: g++ 12 would destroy it twice.
       flow::SharedFlights::Lead lead = [this, flight, base, request, plan]() -> Task<void> {
         co_await store_answer(flight, base, request, plan);
       };
-      co_await shared.run(flight, plan.flight_key, std::move(lead));
+      co_await shared.run(flight, plan.flight_key, std::move(lead), std::move(plan.ahead));
     } else {
       co_await store_answer(flight, base, std::move(request), plan);
     }
@@ -495,6 +537,9 @@ struct Dispatcher::Impl {
   Task<void> store_answer(std::shared_ptr<Flight> flight, BaseUrl base, upstream::Request request,
                           StorePlan plan) {
     co_await run_flight(flight, base, std::move(request));
+    // The clients waiting on the flight answer first (their wake-ups are queued already);
+    // the entry is made and stored behind them, so a miss's response does not wait for it.
+    co_await asio::post(executor, asio::use_awaitable);
     flow::Recording recording = flow::record(*flight, plan.api, now_ms());
     if (plan.store && recording.entry) {
       const bool written =
@@ -579,9 +624,17 @@ struct Dispatcher::Impl {
     take_finished_flight(joined, lookup, stream, api);
 
     Headers headers;
+    LeaseAhead ahead(shared, flight_key);
     if (decisions.empty()) {
       decisions = co_await limiter.check_many(
           limits_for(user, route.provider->name, lookup.result != CacheResult::hit));
+    } else if (lookup.result == CacheResult::miss && !joined && ratelimit::all_allowed(decisions)) {
+      // Most likely about to lead: the lease is claimed in the provider limit's round trip.
+      auto [provider_limit, claim] = co_await limit_and_claim(route.provider->name, flight_key);
+      ahead.hold(std::move(claim));
+      decisions.insert(decisions.begin() + 1, provider_limit.begin(), provider_limit.end());
+      // Given back before the refusal is answered: no other process waits on it meanwhile.
+      if (!ratelimit::all_allowed(decisions)) ahead.release();
     } else if (lookup.result != CacheResult::hit && ratelimit::all_allowed(decisions)) {
       auto provider_limit = co_await limiter.check_many(provider_limit_for(route.provider->name));
       decisions.insert(decisions.begin() + 1, provider_limit.begin(), provider_limit.end());
@@ -596,10 +649,12 @@ struct Dispatcher::Impl {
     headers.emplace_back("x-cache", std::string(name_of(lookup.result)));
     headers.emplace_back("x-cache-key", key);
     if (lookup.entry) {
+      ahead.release();
       co_await replay(*lookup.entry, std::move(headers), responder);
       co_return;
     }
     if (joined) {
+      ahead.release();
       metrics.single_flight_joins.add();
       co_await flow::follow(joined, responder, std::move(headers), stream, style);
       co_return;
@@ -607,6 +662,7 @@ struct Dispatcher::Impl {
     // An identical request of the other shape in flight: its answer, converted.
     if (convertible && !controls.no_store) {
       if (auto other = flights.find(key + (stream ? ":json" : ":stream"))) {
+        ahead.release();
         metrics.single_flight_joins.add();
         co_await follow_converted(other, responder, std::move(headers), stream, api, style);
         co_return;
@@ -619,6 +675,7 @@ struct Dispatcher::Impl {
     plan.namespace_name = namespace_name;
     plan.key = key;
     plan.flight_key = flight_key;
+    plan.ahead = ahead.take();
     plan.options.ttl = controls.ttl;
     if (!plan.options.ttl && route.endpoint == Endpoint::models)
       plan.options.ttl = config.models_ttl;

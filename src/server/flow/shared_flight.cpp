@@ -4,6 +4,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <exception>
@@ -109,13 +110,6 @@ void call(const std::function<void()>& event) {
 }  // namespace
 
 // Not an aggregate: g++ 12 destroys aggregate temporaries twice in a co_await expression.
-struct SharedFlights::Claim {
-  Claim() = default;
-  bool reachable = true;
-  bool won = false;
-  std::optional<std::string> holder;
-};
-
 struct SharedFlights::Leading {
   explicit Leading(asio::any_io_executor executor)
       : renewal(executor), signal(executor, Clock::time_point::max()) {}
@@ -166,6 +160,7 @@ std::chrono::milliseconds SharedFlights::block_time() const {
 upstream::Task<SharedFlights::Claim> SharedFlights::claim(const std::string& lease_key,
                                                           const std::string& token) {
   Claim claim;
+  claim.token = token;
   valkey::Pipeline pipeline;
   pipeline.add("SET", lease_key, token, "NX", "PX", config_.lease.count());
   pipeline.add("GET", lease_key);
@@ -185,8 +180,33 @@ upstream::Task<SharedFlights::Claim> SharedFlights::claim(const std::string& lea
   co_return claim;
 }
 
+upstream::Task<SharedFlights::Claim> SharedFlights::claim_ahead(const std::string& flight_key) {
+  if (!config_.enabled) {
+    Claim none;
+    none.reachable = false;
+    co_return none;
+  }
+  co_return co_await claim(lease_key(flight_key), random_token());
+}
+
+void SharedFlights::release(const std::string& flight_key, const Claim& claim) {
+  if (!claim.won) return;
+  asio::co_spawn(client_.get_executor(), release_lease(lease_key(flight_key), claim.token),
+                 asio::detached);
+}
+
+upstream::Task<void> SharedFlights::release_lease(std::string lease_key, std::string token) {
+  try {
+    std::vector<std::string> keys(1, std::move(lease_key));
+    std::vector<std::string> args(1, std::move(token));
+    co_await client_.eval(release_script_, keys, args);
+  } catch (const valkey::Error&) {
+    // It expires on its own.
+  }
+}
+
 upstream::Task<void> SharedFlights::run(std::shared_ptr<Flight> flight, std::string flight_key,
-                                        Lead lead) {
+                                        Lead lead, std::optional<Claim> ahead) {
   if (!config_.enabled) {
     co_await lead();
     co_return;
@@ -197,8 +217,18 @@ upstream::Task<void> SharedFlights::run(std::shared_ptr<Flight> flight, std::str
   // A few rounds: each ends with a leader found, followed to an end, or a lease taken.
   int own_waits = 0;
   for (int round = 0; round < 8;) {
-    const std::string token = random_token();
-    const Claim claimed = co_await claim(lease, token);
+    Claim claimed;
+    if (ahead && ahead->won) {
+      claimed = std::move(*ahead);
+      ahead.reset();
+    } else {
+      // A claim ahead that lost is stale by now: its holder may be a leader of this thread
+      // that has finished and released since, whose answer ended before this request came
+      // (following it would replay that answer, or its failure). Asked again.
+      ahead.reset();
+      claimed = co_await claim(lease, random_token());
+    }
+    const std::string& token = claimed.token;
     if (!claimed.reachable) break;
     if (claimed.won) {
       if (follower) call(events_.took_over);
@@ -266,13 +296,7 @@ upstream::Task<void> SharedFlights::lead_recorded(std::shared_ptr<Flight> flight
   leading->ended = true;
   leading->renewal.cancel();
   // Released only now that the entry is stored: a request that finds no lease finds the entry.
-  try {
-    std::vector<std::string> keys(1, lease_key);
-    std::vector<std::string> args(1, token);
-    co_await client_.eval(release_script_, keys, args);
-  } catch (const valkey::Error&) {
-    // It expires on its own.
-  }
+  co_await release_lease(lease_key, token);
   if (failure) std::rethrow_exception(failure);
 }
 
@@ -336,6 +360,9 @@ upstream::Task<void> SharedFlights::record(std::shared_ptr<Flight> flight, std::
       }
       if (pipeline.empty()) {
         co_await flight->changed();
+        // Behind the flight's own clients, woken by the same change: their bytes go out
+        // before the recording's.
+        co_await asio::post(client_.get_executor(), asio::use_awaitable);
         continue;
       }
       pipeline.add("PEXPIRE", stream, config_.stream_ttl.count());

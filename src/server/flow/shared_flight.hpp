@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -52,19 +53,37 @@ class SharedFlights {
  public:
   using Lead = std::function<upstream::Task<void>()>;
 
+  // One try at the lease: won, held by `holder`, or Valkey out of reach.
+  struct Claim {
+    Claim() = default;
+    bool reachable = true;
+    bool won = false;
+    std::optional<std::string> holder;
+    std::string token;  // the one this claim offered
+  };
+
   // `reader` configures the followers' own connections (made dedicated here).
   SharedFlights(valkey::Client& client, valkey::ClientConfig reader, std::string prefix,
                 SharedFlightConfig config, SharedFlightEvents events);
 
   // Fills `flight`, already in the caller's table under `flight_key`, with the answer: by
   // leading (running `lead`) or by following the leader of another process.
-  upstream::Task<void> run(std::shared_ptr<Flight> flight, std::string flight_key, Lead lead);
+  // `ahead`: the first round's claim, already made by claim_ahead().
+  upstream::Task<void> run(std::shared_ptr<Flight> flight, std::string flight_key, Lead lead,
+                           std::optional<Claim> ahead = std::nullopt);
+
+  // A request about to lead claims the lease in the same round trip as its provider's rate
+  // limit instead of after it: the round trip a miss would wait for one more time. It gives
+  // the claim to run(), or, going no further (a refusal, a local flight to join), to release().
+  // Unreachable (and nothing sent) when shared flights are off.
+  upstream::Task<Claim> claim_ahead(const std::string& flight_key);
+  // Gives a won claim back at once, in the background; nothing for any other claim.
+  void release(const std::string& flight_key, const Claim& claim);
 
   std::string lease_key(std::string_view flight_key) const;
   static std::string stream_key(std::string_view lease_key, std::string_view token);
 
  private:
-  struct Claim;
   struct Leading;
   struct Read;
 
@@ -73,6 +92,7 @@ class SharedFlights {
                                      std::string token, const Lead& lead);
   upstream::Task<void> record(std::shared_ptr<Flight> flight, std::string stream_key,
                               std::shared_ptr<Leading> leading);
+  upstream::Task<void> release_lease(std::string lease_key, std::string token);
   upstream::Task<void> renew(std::string lease_key, std::string token,
                              std::shared_ptr<Leading> leading);
   // The next entries of `stream` after `last_id`, waiting for them a while.
