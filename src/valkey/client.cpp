@@ -878,4 +878,9 @@ Task<std::int64_t> Client::publish(std::string_view channel, std::string_view me
   co_return reply::to_integer(co_await command(Command("PUBLISH", channel, message)));
 }
 
+// SPUBLISH's channel routes like a key on a cluster (cluster_routing).
+Task<std::int64_t> Client::spublish(std::string_view channel, std::string_view message) {
+  co_return reply::to_integer(co_await command(Command("SPUBLISH", channel, message)));
+}
+
 }  // namespace opencode_cache::valkey

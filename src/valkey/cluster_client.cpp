@@ -110,6 +110,18 @@ Task<std::vector<T>> all_of(asio::any_io_executor executor, std::vector<Task<T>>
 
 }  // namespace
 
+Task<std::optional<Topology>> read_slot_map(Client& node, std::string fallback_host,
+                                            RequestOptions options) {
+  try {
+    const resp::Value reply = co_await node.command(Command("CLUSTER", "SHARDS"), options);
+    co_return parse_cluster_shards(reply, fallback_host);
+  } catch (const ServerError& e) {
+    if (!says(e, "ERR")) throw;  // ERR: before Valkey 7, which has only CLUSTER SLOTS
+  }
+  const resp::Value reply = co_await node.command(Command("CLUSTER", "SLOTS"), options);
+  co_return parse_cluster_slots(reply, fallback_host);
+}
+
 // The retry state of one command across redirections, retries and refreshes.
 struct ClusterClient::Attempt {
   Clock::time_point deadline;
@@ -261,18 +273,7 @@ Task<bool> ClusterClient::refresh_once() {
     const RequestOptions options{.timeout = budget, .wait_for_connection = false};
     std::optional<Topology> topology;
     try {
-      bool shards_unknown = false;
-      try {
-        const resp::Value reply = co_await node->command(Command("CLUSTER", "SHARDS"), options);
-        topology = parse_cluster_shards(reply, address.host);
-      } catch (const ServerError& e) {
-        if (!says(e, "ERR")) throw;
-        shards_unknown = true;  // before Valkey 7
-      }
-      if (shards_unknown) {
-        const resp::Value reply = co_await node->command(Command("CLUSTER", "SLOTS"), options);
-        topology = parse_cluster_slots(reply, address.host);
-      }
+      topology = co_await read_slot_map(*node, address.host, options);
     } catch (const Error& e) {
       last_refresh_error_ = address.endpoint() + ": " + e.detail();
       continue;

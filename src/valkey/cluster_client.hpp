@@ -13,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -22,6 +23,12 @@
 #include "opencode_cache/valkey/client.hpp"
 
 namespace opencode_cache::valkey::detail {
+
+// The slot map as `node` sees it (a node's Client, or a cluster Client: then any node):
+// CLUSTER SHARDS, or CLUSTER SLOTS before Valkey 7. nullopt when the reply holds no map.
+// Throws as the command does.
+Task<std::optional<Topology>> read_slot_map(Client& node, std::string fallback_host,
+                                            RequestOptions options);
 
 class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
  public:

@@ -1,5 +1,6 @@
 #include "subscription_set.hpp"
 
+#include <string_view>
 #include <utility>
 
 #include "opencode_cache/valkey/command.hpp"
@@ -12,8 +13,19 @@ namespace {
 using Kind = Subscription::Kind;
 
 std::string describe(const Subscription& subscription) {
-  return std::string(subscription.kind == Kind::channel ? "channel '" : "pattern '") +
-         subscription.name + "'";
+  const char* kind = subscription.kind == Kind::channel   ? "channel '"
+                     : subscription.kind == Kind::pattern ? "pattern '"
+                                                          : "sharded channel '";
+  return kind + subscription.name + "'";
+}
+
+const char* command_name(bool subscribe, Kind kind) {
+  switch (kind) {
+    case Kind::channel: return subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE";
+    case Kind::pattern: return subscribe ? "PSUBSCRIBE" : "PUNSUBSCRIBE";
+    case Kind::shard_channel: return subscribe ? "SSUBSCRIBE" : "SUNSUBSCRIBE";
+  }
+  return "";
 }
 
 bool is_string_frame(const resp::Value& frame, std::size_t size) {
@@ -22,6 +34,25 @@ bool is_string_frame(const resp::Value& frame, std::size_t size) {
     if (!element.is_string()) return false;
   }
   return true;
+}
+
+// The confirmation pushes: kind, name, how many subscriptions the connection has now.
+struct Confirmation {
+  std::string_view push;
+  Kind kind;
+  bool subscribe;
+};
+constexpr Confirmation confirmations[] = {
+    {"subscribe", Kind::channel, true},        {"psubscribe", Kind::pattern, true},
+    {"ssubscribe", Kind::shard_channel, true}, {"unsubscribe", Kind::channel, false},
+    {"punsubscribe", Kind::pattern, false},    {"sunsubscribe", Kind::shard_channel, false},
+};
+
+const Confirmation* confirmation_named(std::string_view push) {
+  for (const Confirmation& confirmation : confirmations) {
+    if (confirmation.push == push) return &confirmation;
+  }
+  return nullptr;
 }
 
 }  // namespace
@@ -76,10 +107,7 @@ std::string SubscriptionSet::send(Op op, const Subscription& subscription) {
   in_flight_.push_back({op, subscription});
   ++sent_;
   if (op == Op::ping) return Command("PING").encoded();
-  const bool channel = subscription.kind == Kind::channel;
-  const char* name = op == Op::subscribe ? (channel ? "SUBSCRIBE" : "PSUBSCRIBE")
-                                         : (channel ? "UNSUBSCRIBE" : "PUNSUBSCRIBE");
-  return Command(name, subscription.name).encoded();
+  return Command(command_name(op == Op::subscribe, subscription.kind), subscription.name).encoded();
 }
 
 PubSubEvent SubscriptionSet::on_frame(resp::Value&& frame) {
@@ -119,21 +147,31 @@ PubSubEvent SubscriptionSet::on_push(resp::Value&& frame) {
                                      .pattern = std::move(e[1].string),
                                      .payload = std::move(e[3].string)});
   }
-  // Confirmations: kind, name, how many subscriptions the connection has now.
-  if (e.size() != 3 || !e[1].is_string()) return {};
-  const Kind target = kind.front() == 'p' ? Kind::pattern : Kind::channel;
-  Subscription subscription{target, std::move(e[1].string)};
-  if (kind == "subscribe" || kind == "psubscribe") {
+  if (kind == "smessage" && is_string_frame(frame, 3)) {
+    const Subscription subscription{Kind::shard_channel, e[1].string};
+    return on_message(subscription,
+                      {.channel = std::move(e[1].string), .payload = std::move(e[2].string)});
+  }
+  const Confirmation* confirmation = confirmation_named(kind);
+  // Client-side caching invalidations and other pushes are not ours.
+  if (confirmation == nullptr || e.size() != 3 || !e[1].is_string()) return {};
+  Subscription subscription{confirmation->kind, std::move(e[1].string)};
+  if (confirmation->subscribe) {
     settle_confirmation(Op::subscribe, subscription);
     const auto it = wanted_.find(subscription);
     if (it != wanted_.end()) it->second.status = SubscriptionStatus::subscribed;
     return {.type = PubSubEvent::Type::subscribed, .subscription = std::move(subscription)};
   }
-  if (kind == "unsubscribe" || kind == "punsubscribe") {
-    settle_confirmation(Op::unsubscribe, subscription);
-    return {.type = PubSubEvent::Type::unsubscribed, .subscription = std::move(subscription)};
+  // A cluster node that loses a slot (moved, or the node demoted) sends SUNSUBSCRIBE for
+  // the slot's sharded channels unasked: no command of ours waits for it.
+  const bool asked = !in_flight_.empty() && in_flight_.front().op == Op::unsubscribe &&
+                     in_flight_.front().subscription == subscription;
+  if (subscription.kind == Kind::shard_channel && !asked) {
+    if (wanted_.erase(subscription) == 0) return {};  // dropped by us already
+    return {.type = PubSubEvent::Type::dropped, .subscription = std::move(subscription)};
   }
-  return {};  // client-side caching invalidations and other pushes are not ours
+  settle_confirmation(Op::unsubscribe, subscription);
+  return {.type = PubSubEvent::Type::unsubscribed, .subscription = std::move(subscription)};
 }
 
 PubSubEvent SubscriptionSet::on_message(const Subscription& subscription, Message&& message) const {

@@ -1,6 +1,6 @@
-// Internal: the protocol core of a pub/sub connection, sans I/O: which channels and patterns are
-// wanted, which the server has confirmed, which reply belongs to which command sent, and
-// how RESP3 push frames turn into messages.
+// Internal: the protocol core of a pub/sub connection, sans I/O: which channels, patterns and
+// sharded channels are wanted, which the server has confirmed, which reply belongs to which
+// command sent, and how RESP3 push frames turn into messages.
 //
 // Each request returns the bytes to write now; while disconnected it returns nothing, because
 // on_connected() then asks for everything wanted at once. One command per name, so that an
@@ -21,7 +21,8 @@
 namespace opencode_cache::valkey {
 
 struct Subscription {
-  enum class Kind : std::uint8_t { channel, pattern };
+  // shard_channel: SSUBSCRIBE, a channel that lives on the node of its hash slot.
+  enum class Kind : std::uint8_t { channel, pattern, shard_channel };
   Kind kind = Kind::channel;
   std::string name;
   auto operator<=>(const Subscription&) const = default;
@@ -36,6 +37,8 @@ struct PubSubEvent {
     subscribed,    // the server confirmed `subscription`
     unsubscribed,  // the server confirmed it dropped `subscription`
     refused,       // the server answered `error` to a command about `subscription`
+    dropped,       // the server dropped a sharded `subscription` unasked (its slot moved):
+                   // it is no longer wanted here, the owner subscribes it where it went
     pong,
   };
   Type type = Type::ignored;

@@ -62,6 +62,10 @@ Subscription pattern(std::string name) {
   return {Kind::pattern, std::move(name)};
 }
 
+Subscription shard_channel(std::string name) {
+  return {Kind::shard_channel, std::move(name)};
+}
+
 TEST(PubSubSubscriptionSet, AsksForEverythingWantedInOneWriteWhenConnected) {
   SubscriptionSet set;
   EXPECT_EQ(set.subscribe(channel("news"), {}), "") << "nothing to write while disconnected";
@@ -152,6 +156,46 @@ TEST(PubSubSubscriptionSet, ADisconnectLosesPingsAndMakesSubscriptionsPendingAga
   set.on_frame(push_frame({"subscribe", "news", "1"}));
   EXPECT_EQ(set.on_frame(simple(resp::Type::simple_string, "PONG")).type, PubSubEvent::Type::pong);
   EXPECT_TRUE(set.answered(answered));
+}
+
+TEST(PubSubSubscriptionSet, ShardedChannelsUseTheirOwnCommandsAndMessages) {
+  SubscriptionSet set;
+  set.on_connected();
+  EXPECT_EQ(set.subscribe(shard_channel("orders"), {}), encoded("SSUBSCRIBE", "orders"));
+  EXPECT_EQ(set.subscribe(channel("orders"), {}), encoded("SUBSCRIBE", "orders"))
+      << "a channel and a sharded channel of one name are two subscriptions";
+  EXPECT_EQ(set.on_frame(push_frame({"ssubscribe", "orders", "1"})).type,
+            PubSubEvent::Type::subscribed);
+  EXPECT_EQ(set.status(shard_channel("orders")), SubscriptionStatus::subscribed);
+  EXPECT_EQ(set.status(channel("orders")), SubscriptionStatus::pending);
+  set.on_frame(push_frame({"subscribe", "orders", "1"}));
+  PubSubEvent message = set.on_frame(push_frame({"smessage", "orders", "sharded"}));
+  ASSERT_EQ(message.type, PubSubEvent::Type::message);
+  EXPECT_EQ(message.subscription, shard_channel("orders"));
+  EXPECT_EQ(message.message.channel, "orders");
+  EXPECT_EQ(message.message.payload, "sharded");
+  EXPECT_EQ(set.unsubscribe(shard_channel("orders")), encoded("SUNSUBSCRIBE", "orders"));
+  EXPECT_EQ(set.on_frame(push_frame({"sunsubscribe", "orders", "1"})).type,
+            PubSubEvent::Type::unsubscribed);
+  EXPECT_EQ(set.on_frame(push_frame({"smessage", "orders", "late"})).type,
+            PubSubEvent::Type::ignored);
+}
+
+TEST(PubSubSubscriptionSet, AnUnaskedSunsubscribeDropsTheShardedChannel) {
+  SubscriptionSet set;
+  set.on_connected();
+  set.subscribe(shard_channel("orders"), {});
+  set.on_frame(push_frame({"ssubscribe", "orders", "1"}));
+  set.ping();
+  // The node lost the channel's slot: no command of ours waits for this push.
+  PubSubEvent dropped = set.on_frame(push_frame({"sunsubscribe", "orders", "0"}));
+  EXPECT_EQ(dropped.type, PubSubEvent::Type::dropped);
+  EXPECT_EQ(dropped.subscription, shard_channel("orders"));
+  EXPECT_EQ(set.status(shard_channel("orders")), std::nullopt);
+  EXPECT_EQ(set.on_frame(simple(resp::Type::simple_string, "PONG")).type, PubSubEvent::Type::pong)
+      << "the PING still waits for its answer";
+  EXPECT_EQ(set.on_frame(push_frame({"sunsubscribe", "orders", "0"})).type,
+            PubSubEvent::Type::ignored);
 }
 
 TEST(PubSubSubscriptionSet, RepliesThatMatchNoCommandAreProtocolErrors) {
@@ -477,6 +521,33 @@ TEST_F(PubSub, AChannelTheAclForbidsIsRefusedAndOthersWork) {
   });
 }
 
+TEST_F(PubSub, SsubscribeReceivesSpublishAndNotPublish) {
+  auto& valkey = server();
+  auto config = client_config(valkey);
+  run_async([&](Executor ex) -> awaitable<void> {
+    Subscriber subscriber(ex, config);
+    Client client(ex, config);
+    Inbox sharded;
+    Inbox classic;
+    co_await subscriber.ssubscribe("orders", sharded.handler());
+    co_await subscriber.subscribe("orders", classic.handler());
+    EXPECT_EQ(valkey.cli(strings("PUBSUB", "SHARDNUMSUB", "orders")), "orders\n1");
+    EXPECT_EQ(co_await client.spublish("orders", "sharded"), 1);
+    EXPECT_EQ(co_await client.publish("orders", "classic"), 1);
+    co_await wait_until([&] { return sharded.has("sharded") && classic.has("classic"); });
+    EXPECT_EQ(sharded.payloads(), strings("sharded"));
+    EXPECT_EQ(classic.payloads(), strings("classic"));
+    EXPECT_EQ(subscriber.stats().connects, 1u) << "one node: one connection for every kind";
+
+    co_await subscriber.sunsubscribe("orders");
+    EXPECT_EQ(valkey.cli(strings("PUBSUB", "SHARDNUMSUB", "orders")), "orders\n0");
+    EXPECT_EQ(co_await client.spublish("orders", "late"), 0);
+    EXPECT_EQ(co_await client.publish("orders", "marker"), 1);
+    co_await wait_until([&] { return classic.has("marker"); });
+    EXPECT_EQ(sharded.payloads(), strings("sharded"));
+  });
+}
+
 class PubSubReconnect : public ValkeyTest {};
 
 TEST_F(PubSubReconnect, SubscriptionsSurviveAServerRestart) {
@@ -488,21 +559,24 @@ TEST_F(PubSubReconnect, SubscriptionsSurviveAServerRestart) {
     Inbox inbox;
     co_await subscriber.subscribe("news", inbox.handler());
     co_await subscriber.psubscribe("alerts.*", inbox.handler());
+    co_await subscriber.ssubscribe("orders", inbox.handler());
     co_await client.publish("news", "before");
     co_await wait_until([&] { return inbox.has("before"); });
 
     valkey.kill();
     co_await wait_until([&] { return subscriber.stats().disconnects >= 1; });
     valkey.start();
-    // Two confirmations at first, two more once both are restored.
-    co_await wait_until([&] { return subscriber.stats().confirmations >= 4; });
+    // Three confirmations at first, three more once all are restored.
+    co_await wait_until([&] { return subscriber.stats().confirmations >= 6; });
     EXPECT_EQ(valkey.cli(strings("PUBSUB", "NUMSUB", "news")), "news\n1");
     EXPECT_EQ(valkey.cli(strings("PUBSUB", "NUMPAT")), "1");
+    EXPECT_EQ(valkey.cli(strings("PUBSUB", "SHARDNUMSUB", "orders")), "orders\n1");
 
     EXPECT_EQ(co_await client.publish("news", "after"), 1);
     EXPECT_EQ(co_await client.publish("alerts.fire", "after pattern"), 1);
-    co_await wait_until([&] { return inbox.has("after") && inbox.has("after pattern"); });
-    EXPECT_EQ(inbox.payloads(), strings("before", "after", "after pattern"));
+    EXPECT_EQ(co_await client.spublish("orders", "after sharded"), 1);
+    co_await wait_until([&] { return inbox.has("after sharded"); });
+    EXPECT_EQ(inbox.payloads(), strings("before", "after", "after pattern", "after sharded"));
     EXPECT_GE(subscriber.stats().connects, 2u);
   });
 }

@@ -151,6 +151,9 @@ class Client {
   Task<std::int64_t> zcard(std::string_view key);
   // Number of subscribers that received the message.
   Task<std::int64_t> publish(std::string_view channel, std::string_view message);
+  // To a sharded channel (Subscriber::ssubscribe): on a cluster, sent to the primary of the
+  // channel's hash slot, and only its shard's subscribers receive it.
+  Task<std::int64_t> spublish(std::string_view channel, std::string_view message);
 
  private:
   struct Impl;

@@ -1,6 +1,11 @@
 // Pub/sub on one dedicated connection per Subscriber, whatever the number of channels and
 // patterns (the seed opened a new connection for every subscribe and never closed it).
 //
+// On a cluster (ClientConfig::cluster, docs/cluster.md) channels and patterns use one
+// connection to any node, since every node forwards what is published; when it fails, the
+// next seed or known node is tried. Sharded channels (ssubscribe) use one connection per
+// primary owning their slots and follow their slot when it moves or fails over.
+//
 // Messages reach the subscription's handler, or, for a subscription without one, the stream
 // read with next(); either way in the order the server sent them. A handler that throws is
 // counted and logged, and its subscription goes on. After a reconnect every subscription is
@@ -76,6 +81,12 @@ class Subscriber {
   // confirmed (at once when not connected: a new connection will not ask for it).
   Task<void> unsubscribe(std::string channel);
   Task<void> punsubscribe(std::string pattern);
+  // A sharded channel (SSUBSCRIBE, Valkey 7+), published with Client::spublish. On a cluster
+  // it is subscribed on the primary of the channel's hash slot, and again on the new owner
+  // after a slot move or a failover (on_resubscribed tells when: messages published in
+  // between are lost). Otherwise as subscribe / unsubscribe.
+  Task<void> ssubscribe(std::string channel, MessageHandler handler = {});
+  Task<void> sunsubscribe(std::string channel);
 
   // The next message of a subscription without handler. Throws Error(closed) after close().
   Task<Message> next();
