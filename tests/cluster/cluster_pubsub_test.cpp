@@ -128,16 +128,25 @@ TEST_F(ClusterPubSubTest, ShardedChannelsLiveOnThePrimaryOfTheirSlot) {
   });
 }
 
+// A subscriber and a publishing client on one cluster, counting resubscriptions: what each
+// failover test starts from.
+struct Listener {
+  Listener(Executor ex, const ClientConfig& config) : subscriber(ex, config), client(ex, config) {
+    subscriber.on_resubscribed([this] { ++resubscribed; });
+  }
+  Subscriber subscriber;
+  Client client;
+  Inbox inbox;
+  int resubscribed = 0;
+};
+
 TEST(ClusterPubSubFailover, TheSubscribersNodeKilledItResubscribesOnAnother) {
   ValkeyCluster cluster;
   const auto config = fast_reconnect_config(cluster);
   run_async(
       [&](Executor ex) -> awaitable<void> {
-        Subscriber subscriber(ex, config);
-        Client client(ex, config);
-        Inbox inbox;
-        int resubscribed = 0;
-        subscriber.on_resubscribed([&] { ++resubscribed; });
+        Listener listener(ex, config);
+        auto& [subscriber, client, inbox, resubscribed] = listener;
         co_await subscriber.subscribe("news", inbox.handler());
         co_await client.publish("news", "before");
         co_await wait_until([&] { return inbox.has("before"); });
@@ -186,11 +195,8 @@ TEST(ClusterPubSubFailover, AShardedChannelFollowsItsSlotToAnotherPrimary) {
   ASSERT_NE(move.to, nullptr);
   run_async(
       [&](Executor ex) -> awaitable<void> {
-        Subscriber subscriber(ex, config);
-        Client client(ex, config);
-        Inbox inbox;
-        int resubscribed = 0;
-        subscriber.on_resubscribed([&] { ++resubscribed; });
+        Listener listener(ex, config);
+        auto& [subscriber, client, inbox, resubscribed] = listener;
         co_await subscriber.ssubscribe(move.channel, inbox.handler());
         EXPECT_EQ(co_await client.spublish(move.channel, "before"), 1);
         co_await wait_until([&] { return inbox.has("before"); });
@@ -212,11 +218,8 @@ TEST(ClusterPubSubFailover, AShardedChannelIsResubscribedOnThePromotedReplica) {
   ValkeyServer& primary = cluster.primary_of_slot(slot);
   run_async(
       [&](Executor ex) -> awaitable<void> {
-        Subscriber subscriber(ex, config);
-        Client client(ex, config);
-        Inbox inbox;
-        int resubscribed = 0;
-        subscriber.on_resubscribed([&] { ++resubscribed; });
+        Listener listener(ex, config);
+        auto& [subscriber, client, inbox, resubscribed] = listener;
         co_await subscriber.ssubscribe("orders", inbox.handler());
         EXPECT_EQ(co_await client.spublish("orders", "before"), 1);
         co_await wait_until([&] { return inbox.has("before"); });
