@@ -18,6 +18,7 @@
 #include <random>
 
 #include "fetch_envelope.hpp"
+#include "held_response.hpp"
 #include "key_name_hash.hpp"
 #include "opencode_cache/valkey/near_cache.hpp"
 #include "opencode_cache/valkey/reply.hpp"
@@ -177,8 +178,15 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
   // The held text of an unsealed namespace's key, without a copy (valid until the next
   // suspension), or nullopt.
   std::optional<std::string_view> held(std::string_view namespace_name, std::string_view key) {
+    const auto entry = held_entry(namespace_name, key);
+    if (!entry) return std::nullopt;
+    return entry->value;
+  }
+  // The same with the form a reader decoded from it before (NearCache::set_decoded).
+  std::optional<valkey::NearCache::Held> held_entry(std::string_view namespace_name,
+                                                    std::string_view key) {
     if (!nears(namespace_name) || seals(namespace_name)) return std::nullopt;
-    return near->find(key);
+    return near->find_held(key);
   }
 
   // A write or removal through this service drops the local copy before it is sent.
@@ -719,9 +727,17 @@ Task<std::optional<std::string>> CacheService::get_cached_response(std::string_v
                                                                    std::string_view model) {
   NamespaceStats& stats = impl_->stats.of(ns::response);
   const std::string key = impl_->keys.response_key(prompt, model);
-  // A near-cache hit is decoded where it is held, without a round trip or a copy.
-  if (auto kept = impl_->held(ns::response, key))
-    co_return impl_->response_in(stats, *kept, prompt, model);
+  // A near-cache hit is answered where it is held, without a round trip: from the form the
+  // first hit decoded, else decoded from the stored text and that form kept beside it.
+  if (auto kept = impl_->held_entry(ns::response, key)) {
+    if (auto response = held_response_for(kept->decoded, prompt, model)) {
+      ++stats.hits;
+      co_return response;
+    }
+    auto response = impl_->response_in(stats, kept->value, prompt, model);
+    if (response) impl_->near->set_decoded(key, encode_held_response(prompt, model, *response));
+    co_return response;
+  }
   auto text =
       impl_->opened(stats, ns::response, key, co_await impl_->cache_read(stats, ns::response, key));
   co_return impl_->response_in(stats, text, prompt, model);

@@ -57,7 +57,6 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
         mux(config.max_queued_requests, config.max_in_flight_requests),
         connection(executor, config.parser_limits),
         write_signal(executor),
-        write_done(executor),
         backoff_timer(executor),
         health_timer(executor),
         deadline_timer(executor),
@@ -75,7 +74,6 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   Multiplexer mux;
   Connection connection;
   asio::steady_timer write_signal;   // the writer sleeps on it; cancel() wakes it
-  asio::steady_timer write_done;     // a reconnect waits on it for a caller's write to end
   asio::steady_timer backoff_timer;  // the pause between reconnect attempts
   asio::steady_timer health_timer;
   // One timer for every waiting command's deadline, armed at the earliest (deadline_queue.hpp).
@@ -248,12 +246,6 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       last_error_detail = e.what();
     }
     connection.close();
-    // A caller's write may still be pending on the old stream, which the next connect()
-    // replaces: it ends at once on the closed socket, and the reconnect waits for it.
-    while (writing) {
-      write_done.expires_at(asio::steady_timer::time_point::max());
-      co_await write_done.async_wait(no_throw);
-    }
   }
 
   asio::awaitable<void> read_loop() {
@@ -330,37 +322,23 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
         auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
         if (cancelled != asio::cancellation_type::none) co_return;
       }
-      co_await write_queued(Connection::Cancellable::yes);
+      co_await write_queued();
     }
   }
 
-  // One write at a time on the socket, whoever does it (the writer, or a caller inline).
-  asio::awaitable<void> write_queued(Connection::Cancellable cancellable) {
+  // One write at a time on the socket.
+  asio::awaitable<void> write_queued() {
     writing = true;
     ++stats.writes;
     if (mux.in_flight() == 0)
       supervisor_.on_first_in_flight(detail::ConnectionSupervisor::Clock::now());
     try {
-      co_await connection.write(mux.prepare_write(), cancellable);
+      co_await connection.write(mux.prepare_write());
     } catch (...) {
-      end_write();
+      writing = false;
       throw;
     }
-    end_write();
-  }
-
-  void end_write() {
     writing = false;
-    write_done.cancel();
-  }
-
-  // A command issued on an idle connection goes out at once from its caller, saving the hop
-  // through the writer. Only small ones: the deadline's timer starts after the write, and a
-  // small write to an idle socket cannot block.
-  bool can_write_inline(const Request& request) const {
-    constexpr std::size_t small = 16 * 1024;
-    return state == ConnectionState::ready && !writing && mux.in_flight() == 0 &&
-           mux.queued() == 1 && request.payload.size() <= small;
   }
 
   // Commands that fail without being queued: closed client, refused credentials, open breaker.
@@ -423,19 +401,11 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       enqueue(request, options);
       const AbandonUnlessDone abandon_unless_done{mux, *request};
       start_loop();
-      if (can_write_inline(*request)) {
-        // The write ignores the caller's cancellation: it goes to a socket that every caller
-        // shares, and a caller cancelled half-way through must not cut it short and leave a
-        // partial command on the stream. A failed write is the reader's news: it meets the
-        // broken connection and settles the command by the usual rules.
-        try {
-          co_await write_queued(Connection::Cancellable::no);
-        } catch (const std::exception&) {
-        }
-        if (mux.has_queued() && !writing) wake_writer();
-      } else if (state == ConnectionState::ready) {
-        wake_writer();
-      }
+      // Never written from here, even on an idle connection: the writer runs after the
+      // handlers already queued, so the commands this loop turn issues (a rate-limit script
+      // and the cache read behind it) leave in one write and come back in one read, one
+      // system call each way instead of one per command, here and in Valkey.
+      if (state == ConnectionState::ready) wake_writer();
       if (!request->finished()) {
         const auto& cancellation = co_await asio::this_coro::cancellation_state;
         throw_if_caller_cancelled(cancellation);

@@ -170,15 +170,7 @@ asio::awaitable<void> Connection::throw_if_tls_alert_arrived() {
   if (ec && detail::is_tls_error(ec)) throw_io(ec, "the server ended the TLS session");
 }
 
-asio::awaitable<void> Connection::write(std::string_view bytes, Cancellable cancellable) {
-  if (cancellable == Cancellable::no) {
-    auto [ec, written] = co_await on_stream([&](auto& stream) {
-      return asio::async_write(stream, asio::buffer(bytes),
-                               asio::bind_cancellation_slot(asio::cancellation_slot(), no_throw));
-    });
-    if (ec) co_await fail_write(ec);
-    co_return;
-  }
+asio::awaitable<void> Connection::write(std::string_view bytes) {
   auto [ec, written] = co_await on_stream(
       [&](auto& stream) { return asio::async_write(stream, asio::buffer(bytes), no_throw); });
   if (ec) co_await fail_write(ec);

@@ -28,12 +28,8 @@ class Connection {
   // TLS cannot be set up or refuses the handshake (certificate verification included), and
   // Error(invalid_config) for TLS over a Unix socket.
   boost::asio::awaitable<void> connect(const ClientConfig& config);
-  // Whether a write ends early when its caller's cancellation slot fires. A write that
-  // ignores it still ends when the connection is closed.
-  enum class Cancellable : bool { no, yes };
   // Throws Error(io_error), or Error(tls_error) for a failure of the TLS layer.
-  boost::asio::awaitable<void> write(std::string_view bytes,
-                                     Cancellable cancellable = Cancellable::yes);
+  boost::asio::awaitable<void> write(std::string_view bytes);
   // Waits for bytes and returns the next whole reply. Throws Error(io_error) when the
   // connection ends, Error(tls_error) when the TLS layer fails (a server that requires a
   // client certificate says so only here under TLS 1.3) and Error(protocol_error) on

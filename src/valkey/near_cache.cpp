@@ -62,10 +62,21 @@ NearCache::~NearCache() {
 }
 
 std::optional<std::string_view> NearCache::find(std::string_view key) {
+  const auto held = find_held(key);
+  if (!held) return std::nullopt;
+  return held->value;
+}
+
+std::optional<NearCache::Held> NearCache::find_held(std::string_view key) {
   impl_->follow_current_connection();
-  auto held = impl_->store.find(key, NearCacheStore::Clock::now());
-  if (held) ++impl_->counters.hits;
-  return held;
+  const auto held = impl_->store.find_held(key, NearCacheStore::Clock::now());
+  if (!held) return std::nullopt;
+  ++impl_->counters.hits;
+  return Held{held->value, held->decoded};
+}
+
+void NearCache::set_decoded(std::string_view key, std::string decoded) {
+  impl_->store.set_decoded(key, std::move(decoded));
 }
 
 void NearCache::forget(std::string_view key) {

@@ -4,7 +4,8 @@
 
 namespace opencode_cache::valkey {
 
-std::optional<std::string_view> NearCacheStore::find(std::string_view key, Clock::time_point now) {
+std::optional<NearCacheStore::Held> NearCacheStore::find_held(std::string_view key,
+                                                              Clock::time_point now) {
   const auto found = index_.find(key);
   if (found == index_.end()) return std::nullopt;
   const Order::iterator entry = found->second;
@@ -13,7 +14,17 @@ std::optional<std::string_view> NearCacheStore::find(std::string_view key, Clock
     return std::nullopt;
   }
   order_.splice(order_.begin(), order_, entry);
-  return std::string_view(entry->value);
+  return Held{entry->value, entry->decoded};
+}
+
+void NearCacheStore::set_decoded(std::string_view key, std::string decoded) {
+  const auto found = index_.find(key);
+  if (found == index_.end()) return;
+  Entry& entry = *found->second;
+  bytes_ -= entry.decoded.size();
+  entry.decoded = std::move(decoded);
+  bytes_ += entry.decoded.size();
+  evict_beyond_limits();
 }
 
 std::uint64_t NearCacheStore::begin_read(std::string_view key) {
@@ -44,7 +55,7 @@ bool NearCacheStore::finish_read(std::string_view key, std::uint64_t ticket, std
     }
   }
   if (!still_valid) return false;
-  Entry entry{std::string(key), std::move(value), expires_at};
+  Entry entry{std::string(key), std::move(value), expires_at, {}};
   if (size_of(entry) > limits_.max_bytes || limits_.max_entries == 0) return false;
   if (const auto found = index_.find(key); found != index_.end()) erase(found->second);
   bytes_ += size_of(entry);

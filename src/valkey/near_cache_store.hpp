@@ -29,8 +29,22 @@ class NearCacheStore {
 
   explicit NearCacheStore(NearCacheLimits limits) : limits_(limits) {}
 
+  // A value held, and the form of it its reader decoded (empty until set_decoded()).
+  struct Held {
+    std::string_view value;
+    std::string_view decoded;
+  };
+
   // The value if held and not expired at `now` (an expired one is dropped).
-  std::optional<std::string_view> find(std::string_view key, Clock::time_point now);
+  std::optional<Held> find_held(std::string_view key, Clock::time_point now);
+  std::optional<std::string_view> find(std::string_view key, Clock::time_point now) {
+    const auto held = find_held(key, now);
+    if (!held) return std::nullopt;
+    return held->value;
+  }
+  // Keeps `decoded` beside the held value of `key`, counted in its bytes; nothing when the key
+  // is not held. It goes with the value: a new value or an invalidation drops it too.
+  void set_decoded(std::string_view key, std::string decoded);
 
   // A read of `key` is about to be sent; its ticket stores the answer in finish_read().
   std::uint64_t begin_read(std::string_view key);
@@ -53,12 +67,15 @@ class NearCacheStore {
     std::string key;
     std::string value;
     std::optional<Clock::time_point> expires_at;
+    std::string decoded;
   };
   using Order = std::list<Entry>;  // most recently used first
 
   void erase(Order::iterator entry);
   void evict_beyond_limits();
-  static std::size_t size_of(const Entry& entry) { return entry.key.size() + entry.value.size(); }
+  static std::size_t size_of(const Entry& entry) {
+    return entry.key.size() + entry.value.size() + entry.decoded.size();
+  }
 
   NearCacheLimits limits_;
   Order order_;

@@ -76,6 +76,32 @@ TEST(NearCacheStore, EvictsTheLeastRecentlyUsedBeyondItsLimits) {
   EXPECT_FALSE(by_bytes.finish_read("huge", ticket, std::string(100, 'x'), std::nullopt));
 }
 
+TEST(NearCacheStore, ADecodedFormGoesWithItsValueAndCountsInItsBytes) {
+  NearCacheStore cache(NearCacheLimits{.max_entries = 100, .max_bytes = 20});
+  cache.set_decoded("k", "ignored");  // not held: nothing kept
+  EXPECT_EQ(cache.bytes(), 0u);
+  store(cache, "k", "v");
+  EXPECT_EQ(cache.find_held("k", t0)->decoded, "");
+  cache.set_decoded("k", "decoded");
+  EXPECT_EQ(cache.find_held("k", t0)->value, "v");
+  EXPECT_EQ(cache.find_held("k", t0)->decoded, "decoded");
+  EXPECT_EQ(cache.bytes(), 9u);  // key, value and decoded form
+
+  store(cache, "k", "new");  // a new value: the old one's decoded form is gone with it
+  EXPECT_EQ(cache.find_held("k", t0)->decoded, "");
+  cache.set_decoded("k", "decoded");
+  cache.invalidate("k");
+  EXPECT_EQ(cache.find_held("k", t0), std::nullopt);
+  EXPECT_EQ(cache.bytes(), 0u);
+
+  store(cache, "a", "1");
+  store(cache, "b", "2");
+  cache.set_decoded("b", std::string(18, 'x'));  // over the byte limit: the oldest goes
+  EXPECT_EQ(cache.find("a", t0), std::nullopt);
+  EXPECT_EQ(cache.find_held("b", t0)->decoded, std::string(18, 'x'));
+  EXPECT_LE(cache.bytes(), 20u);
+}
+
 TEST(NearCacheStore, AbandonedReadsAreForgotten) {
   NearCacheStore cache(NearCacheLimits{});
   const auto ticket = cache.begin_read("k");

@@ -55,6 +55,16 @@ class NearCache {
   // held (not counted: the get() that follows counts the miss). The view is valid until the
   // near cache is next called or an invalidation arrives: use it before suspending.
   std::optional<std::string_view> find(std::string_view key);
+  // The same with what the caller decoded from that value before (set_decoded; empty until
+  // then): a reader that parses values parses each one once.
+  struct Held {
+    std::string_view value;
+    std::string_view decoded;
+  };
+  std::optional<Held> find_held(std::string_view key);
+  // Keeps `decoded` beside the held value of `key` (nothing when it is not held), counted
+  // against the byte limit. It goes with the value: a new value or an invalidation drops it.
+  void set_decoded(std::string_view key, std::string decoded);
   // Drops the local copy of `key`: for writes to it sent through the client by other means.
   void forget(std::string_view key);
   // Through the client, dropping the local copy first.
