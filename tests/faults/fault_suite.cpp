@@ -1090,6 +1090,22 @@ FaultReport run_fault(Fault fault, const SuiteOptions& options) {
 
 // --- output -----------------------------------------------------------------------------
 
+namespace {
+
+// A figure that may be missing: null in JSON.
+boost::json::value optional_json(const std::optional<std::int64_t>& figure) {
+  if (figure) return *figure;
+  return nullptr;
+}
+
+std::optional<std::int64_t> optional_from(const boost::json::object& object, std::string_view key) {
+  const auto* value = object.if_contains(key);
+  if (value == nullptr || value->is_null()) return std::nullopt;
+  return boost::json::value_to<std::int64_t>(*value);
+}
+
+}  // namespace
+
 std::string to_json(const FaultReport& report, bool with_evidence) {
   boost::json::object object;
   object["fault"] = report.fault;
@@ -1097,11 +1113,7 @@ std::string to_json(const FaultReport& report, bool with_evidence) {
   object["degraded"] = report.degraded;
   object["failed"] = report.failed;
   object["max_latency_ms"] = report.max_latency_ms;
-  if (report.recovery_ms) {
-    object["recovery_ms"] = *report.recovery_ms;
-  } else {
-    object["recovery_ms"] = nullptr;
-  }
+  object["recovery_ms"] = optional_json(report.recovery_ms);
   object["crashed"] = report.crashed;
   object["over_deadline"] = report.over_deadline;
   object["lost_writes"] = report.lost_writes;
@@ -1128,11 +1140,7 @@ std::string to_json(const FaultReport& report, bool with_evidence) {
     evidence["clients_killed"] = report.clients_killed;
     evidence["breaker_transitions"] = report.breaker_transitions;
     evidence["reconnects"] = report.reconnects;
-    if (report.failover_ms) {
-      evidence["failover_ms"] = *report.failover_ms;
-    } else {
-      evidence["failover_ms"] = nullptr;
-    }
+    evidence["failover_ms"] = optional_json(report.failover_ms);
     evidence["slots_moved"] = report.slots_moved;
     evidence["keys_moved"] = report.keys_moved;
     evidence["server_ask"] = report.server_ask;
@@ -1160,9 +1168,7 @@ FaultReport from_json(std::string_view line) {
   report.degraded = number("degraded");
   report.failed = number("failed");
   report.max_latency_ms = static_cast<std::int64_t>(number("max_latency_ms"));
-  if (const auto* recovery = object.if_contains("recovery_ms"); recovery && !recovery->is_null()) {
-    report.recovery_ms = boost::json::value_to<std::int64_t>(*recovery);
-  }
+  report.recovery_ms = optional_from(object, "recovery_ms");
   report.crashed = object.at("crashed").as_bool();
   report.over_deadline = number("over_deadline");
   report.lost_writes = number("lost_writes");
@@ -1195,10 +1201,7 @@ FaultReport from_json(std::string_view line) {
   report.clients_killed = figure("clients_killed");
   report.breaker_transitions = figure("breaker_transitions");
   report.reconnects = figure("reconnects");
-  if (const auto* failover = evidence.if_contains("failover_ms");
-      failover && !failover->is_null()) {
-    report.failover_ms = boost::json::value_to<std::int64_t>(*failover);
-  }
+  report.failover_ms = optional_from(evidence, "failover_ms");
   report.slots_moved = figure("slots_moved");
   report.keys_moved = figure("keys_moved");
   report.server_ask = figure("server_ask");
