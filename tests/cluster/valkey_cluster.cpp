@@ -77,6 +77,11 @@ std::string info_field(const std::string& info, const std::string& name) {
   return {};
 }
 
+// Running and not paused: a node that can answer valkey-cli.
+bool answers(const ValkeyServer& node) {
+  return node.running() && !node.paused();
+}
+
 void pause_briefly() {
   std::this_thread::sleep_for(20ms);
 }  // between polls of a condition
@@ -94,7 +99,10 @@ ValkeyCluster::ValkeyCluster(ValkeyClusterOptions options) : options_(options) {
                      {"cluster-port", std::to_string(free_loopback_port())},
                      // A replica takes over however stale it is: tests kill primaries on purpose.
                      {"cluster-replica-validity-factor", "0"},
-                     {"cluster-allow-replica-migration", "no"}};
+                     {"cluster-allow-replica-migration", "no"},
+                     // A replica's full sync starts at once, not after the default 5 s wait
+                     // for more replicas to share it: at creation and when a node rejoins.
+                     {"repl-diskless-sync-delay", "0"}};
     nodes_.push_back(std::make_unique<ValkeyServer>(server));
   }
   std::vector<std::string> args = {"--cluster", "create"};
@@ -118,7 +126,7 @@ std::string ValkeyCluster::url() const {
 
 ValkeyServer& ValkeyCluster::live_node() {
   for (const auto& node : nodes_) {
-    if (node->running()) return *node;
+    if (answers(*node)) return *node;
   }
   throw std::runtime_error("no node of the cluster is running");
 }
@@ -155,7 +163,7 @@ void ValkeyCluster::wait_until_healthy(std::chrono::milliseconds limit) {
     last_problem.clear();
     std::string fingerprint;
     for (const auto& node : nodes_) {
-      if (!node->running()) continue;
+      if (!answers(*node)) continue;
       const std::string info = node->cli({"CLUSTER", "INFO"});
       if (info_field(info, "cluster_state") != "ok" ||
           info_field(info, "cluster_slots_ok") != "16384") {
@@ -186,7 +194,7 @@ std::vector<ValkeyServer*> ValkeyCluster::primaries() {
   for (const NodeLine& line : parse_nodes(live_node().cli({"CLUSTER", "NODES"}))) {
     if (!has_flag(line.flags, "master") || has_flag(line.flags, "fail")) continue;
     for (const auto& node : nodes_) {
-      if (node->port() == line.port && node->running()) out.push_back(node.get());
+      if (node->port() == line.port && answers(*node)) out.push_back(node.get());
     }
   }
   std::sort(out.begin(), out.end(),
@@ -213,24 +221,37 @@ ValkeyServer& ValkeyCluster::primary_of_slot(int slot) {
 ValkeyServer& ValkeyCluster::fail_over_by_killing(ValkeyServer& primary,
                                                   std::chrono::milliseconds limit,
                                                   Clock::time_point* promoted_at) {
-  const std::string old_id = node_id(primary);
-  std::string replica_ids;
-  for (const NodeLine& line : parse_nodes(primary.cli({"CLUSTER", "NODES"}))) {
-    if (line.primary_id == old_id) replica_ids += line.id + " ";
-  }
+  const std::vector<std::string> replica_ids = replicas_of(primary);
   if (replica_ids.empty()) throw std::runtime_error("the primary has no replica to promote");
   primary.kill();
+  return wait_for_promotion(replica_ids, limit, promoted_at);
+}
+
+std::vector<std::string> ValkeyCluster::replicas_of(ValkeyServer& primary) const {
+  const std::string id = node_id(primary);
+  std::vector<std::string> ids;
+  for (const NodeLine& line : parse_nodes(primary.cli({"CLUSTER", "NODES"}))) {
+    if (line.primary_id == id) ids.push_back(line.id);
+  }
+  return ids;
+}
+
+ValkeyServer& ValkeyCluster::wait_for_promotion(const std::vector<std::string>& replica_ids,
+                                                std::chrono::milliseconds limit,
+                                                Clock::time_point* promoted_at) {
   const auto give_up = Clock::now() + limit;
   while (Clock::now() < give_up) {
     for (const auto& node : nodes_) {
-      if (!node->running()) continue;
+      if (!answers(*node)) continue;
       const std::string role = info_field(node->cli({"INFO", "replication"}), "role");
-      if (role == "master" && replica_ids.find(node_id(*node)) != std::string::npos) {
-        if (promoted_at != nullptr) *promoted_at = Clock::now();
-        wait_until_healthy(std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::max(Clock::duration(1s), give_up - Clock::now())));
-        return *node;
+      if (role != "master") continue;
+      if (std::find(replica_ids.begin(), replica_ids.end(), node_id(*node)) == replica_ids.end()) {
+        continue;
       }
+      if (promoted_at != nullptr) *promoted_at = Clock::now();
+      wait_until_healthy(std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::max(Clock::duration(1s), give_up - Clock::now())));
+      return *node;
     }
     pause_briefly();
   }
@@ -262,12 +283,19 @@ std::size_t ValkeyCluster::migrate_slot_keys(int slot, ValkeyServer& from, Valke
 }
 
 void ValkeyCluster::finish_slot_migration(int slot, ValkeyServer& to) {
-  const std::string s = std::to_string(slot);
+  finish_slot_migrations({slot}, to);
+}
+
+void ValkeyCluster::finish_slot_migrations(const std::vector<int>& slots, ValkeyServer& to) {
   const std::string owner = node_id(to);
-  // The target first, so that it serves the slot before the source stops redirecting there.
-  to.cli({"CLUSTER", "SETSLOT", s, "NODE", owner});
-  for (ValkeyServer* primary : primaries()) {
-    if (primary != &to) primary->cli({"CLUSTER", "SETSLOT", s, "NODE", owner});
+  const std::vector<ValkeyServer*> others = primaries();
+  for (int slot : slots) {
+    const std::string s = std::to_string(slot);
+    // The target first, so that it serves the slot before the source stops redirecting there.
+    to.cli({"CLUSTER", "SETSLOT", s, "NODE", owner});
+    for (ValkeyServer* primary : others) {
+      if (primary != &to) primary->cli({"CLUSTER", "SETSLOT", s, "NODE", owner});
+    }
   }
   wait_until_healthy();
 }

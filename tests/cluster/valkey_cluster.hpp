@@ -47,8 +47,8 @@ class ValkeyCluster {
   // The slot `key` hashes to (CLUSTER KEYSLOT on a live node).
   int key_slot(const std::string& key);
 
-  // Fails the test's setup unless every running node says cluster_state:ok, knows the same
-  // slot owners and every slot is covered, within `limit`.
+  // Fails the test's setup unless every running node (paused ones left out) says
+  // cluster_state:ok, knows the same slot owners and every slot is covered, within `limit`.
   void wait_until_healthy(std::chrono::milliseconds limit = std::chrono::seconds(20));
   // Kills `primary` (SIGKILL) and waits until one of its replicas was promoted and the cluster
   // is healthy again; returns the new primary. The old node stays down. `promoted_at`, when
@@ -56,6 +56,14 @@ class ValkeyCluster {
   ValkeyServer& fail_over_by_killing(ValkeyServer& primary,
                                      std::chrono::milliseconds limit = std::chrono::seconds(20),
                                      std::chrono::steady_clock::time_point* promoted_at = nullptr);
+  // The cluster ids of `primary`'s replicas (asked of the primary, so before it is disturbed).
+  std::vector<std::string> replicas_of(ValkeyServer& primary) const;
+  // After their primary was killed or stopped: waits until one of these replicas says
+  // role:master (`promoted_at` receives that moment), then until the cluster is healthy again
+  // (a stopped primary left stopped is a failed node, as a killed one); returns it.
+  ValkeyServer& wait_for_promotion(const std::vector<std::string>& replica_ids,
+                                   std::chrono::milliseconds limit = std::chrono::seconds(20),
+                                   std::chrono::steady_clock::time_point* promoted_at = nullptr);
   // Restarts a node killed before (same port, same nodes.conf) and waits until it rejoined.
   void restart(ValkeyServer& node);
 
@@ -67,6 +75,8 @@ class ValkeyCluster {
   std::size_t migrate_slot_keys(int slot, ValkeyServer& from, ValkeyServer& to,
                                 std::size_t batch = 100);
   void finish_slot_migration(int slot, ValkeyServer& to);
+  // The same for several slots, with one wait for the cluster to agree at the end.
+  void finish_slot_migrations(const std::vector<int>& slots, ValkeyServer& to);
   // All three at once.
   void move_slot(int slot, ValkeyServer& from, ValkeyServer& to);
 

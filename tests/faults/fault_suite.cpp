@@ -27,6 +27,7 @@
 #include <thread>
 #include <utility>
 
+#include "faults/cluster_faults.hpp"
 #include "opencode_cache/cache/cache_service.hpp"
 #include "opencode_cache/valkey/client.hpp"
 #include "support/fault_proxy.hpp"
@@ -65,6 +66,11 @@ constexpr Millis oom_duration = 2000ms;
 constexpr int debug_sleeps = 4;
 constexpr const char* debug_sleep_seconds = "0.5";
 constexpr Millis debug_sleep_interval = 150ms;
+
+// A session write acknowledged this shortly before its primary was killed or stopped may be
+// missing on the promoted replica (fault_suite.hpp). The primary writes the replica's copy in
+// the same event-loop turn as the reply; the rest is room for a busy machine.
+constexpr Millis replication_window = 100ms;
 
 constexpr Millis setup_limit = 15s;
 constexpr Millis stop_limit = 30s;
@@ -215,6 +221,13 @@ struct Worker {
   std::int64_t last_acked = 0;     // the seq of the last acknowledged session write
   std::int64_t max_attempted = 0;  // the highest seq ever sent
   bool session_acked = false;      // a set_session was acknowledged (and not found lost since)
+  std::int64_t created_seq = 0;    // the seq of the last acknowledged set_session
+  std::map<std::int64_t, Clock::time_point> acked_at;  // seq -> when it was acknowledged
+
+  void acknowledged(std::int64_t seq) {
+    last_acked = seq;
+    acked_at[seq] = Clock::now();
+  }
 };
 
 struct Performed {
@@ -225,12 +238,10 @@ struct Performed {
 // cache stats is its own), on an event loop thread of its own.
 class Load {
  public:
-  // `port`: where the primary's address leads (the server, or a proxy in front of it).
-  Load(std::uint16_t port, const SuiteOptions& options, bool session_check)
+  // `config`: where Valkey is (a server, a proxy in front of it, or a cluster's seeds); the
+  // load sets the rest.
+  Load(valkey::ClientConfig config, const SuiteOptions& options, bool session_check)
       : options_(options), session_check_(session_check), all_done_(io_) {
-    valkey::ClientConfig config;
-    config.host = "127.0.0.1";
-    config.port = port;
     config.health_check_interval = options.health_check_interval;
     config.client_name = "opencode-cache-faults";
     config.command_timeout = command_timeout;
@@ -303,6 +314,10 @@ class Load {
   std::uint64_t loop_failures() const { return loop_failures_; }
   std::uint64_t wrong_values() const { return wrong_values_; }
   std::uint64_t lost_writes() const { return lost_writes_; }
+  // For each lost write: when the first write lost was acknowledged.
+  const std::vector<Clock::time_point>& lost_acks() const { return lost_acks_; }
+  // Connections made by the time the workers started (one per primary on a cluster).
+  std::uint64_t initial_connects() const { return initial_connects_; }
   std::uint64_t sessions_lost() const { return sessions_lost_; }
   const std::vector<std::string>& notes() const { return notes_; }
   const std::vector<std::string>& final_problems() const { return final_problems_; }
@@ -344,6 +359,7 @@ class Load {
     ++sessions_lost_;
     if (session_check_ && worker.session_acked) {
       ++lost_writes_;
+      lost_acks_.push_back(worker.acked_at[worker.created_seq]);  // the session's creation
       note("worker " + std::to_string(worker.index) + ": " + std::string(what) + " although seq " +
            std::to_string(worker.last_acked) + " was acknowledged");
     }
@@ -364,6 +380,7 @@ class Load {
     }
     if (session_check_ && value < worker.last_acked) {
       ++lost_writes_;
+      lost_acks_.push_back(worker.acked_at.upper_bound(value)->second);  // the first one lost
       note("worker " + std::to_string(worker.index) + ": read seq " + std::to_string(value) +
            " after seq " + std::to_string(worker.last_acked) + " was acknowledged");
     }
@@ -383,8 +400,10 @@ class Load {
       co_await client_->connect();
       for (Worker& worker : workers_) {
         co_await worker.cache->set_session(worker.session_id, seq_object(0));
+        worker.acknowledged(0);
         worker.session_acked = true;
       }
+      initial_connects_ = client_->stats().connects;
     } catch (...) {
       ready_.set_exception(std::current_exception());
       client_->close();
@@ -491,7 +510,7 @@ class Load {
         worker.max_attempted = seq;
         const JsonObject updates = seq_object(seq);
         if (co_await cache.update_session(worker.session_id, updates)) {
-          worker.last_acked = seq;
+          worker.acknowledged(seq);
         } else {
           session_missing(worker, "update_session found no session");
           performed.session_missing = true;
@@ -503,7 +522,8 @@ class Load {
         worker.max_attempted = seq;
         const JsonObject data = seq_object(seq);
         co_await cache.set_session(worker.session_id, data);
-        worker.last_acked = seq;
+        worker.acknowledged(seq);
+        worker.created_seq = seq;
         worker.session_acked = true;
         break;
       }
@@ -571,6 +591,8 @@ class Load {
   std::uint64_t loop_failures_ = 0;
   std::uint64_t wrong_values_ = 0;
   std::uint64_t lost_writes_ = 0;
+  std::vector<Clock::time_point> lost_acks_;
+  std::uint64_t initial_connects_ = 0;
   std::uint64_t sessions_lost_ = 0;
   std::vector<std::string> notes_;
   std::vector<std::string> final_problems_;
@@ -713,6 +735,10 @@ Timeline inject(Fault fault, testing::ValkeyServer& server, const Surroundings& 
     }
     case Fault::blackhole: around.address->blackhole_open_connections(); break;
     case Fault::demoted_primary: fail_over(server, *around.standby, *around.address); break;
+    case Fault::cluster_primary_kill:
+    case Fault::cluster_primary_pause:
+    case Fault::cluster_reshard:
+      throw std::logic_error("a cluster fault on one server: " + std::string(name(fault)));
   }
   timeline.fault_end = Clock::now();
   return timeline;
@@ -800,12 +826,19 @@ void judge(Fault fault, const Timeline& timeline, const Load& load, const SuiteO
 
   report.wrong_values = load.wrong_values();
   report.lost_writes = load.lost_writes();
+  if (fault == Fault::cluster_primary_kill || fault == Fault::cluster_primary_pause) {
+    for (const Clock::time_point acked : load.lost_acks()) {
+      if (acked <= timeline.fault_start && acked >= timeline.fault_start - replication_window) {
+        ++report.unreplicated_writes;
+      }
+    }
+  }
   report.sessions_lost = load.sessions_lost();
   report.failures = load.failures();
   report.client_log = load.client_log();
   report.breaker_transitions = load.client_stats().breaker_transitions;
-  report.reconnects =
-      load.client_stats().connects > 0 ? load.client_stats().connects - 1 : 0;  // the first
+  const std::uint64_t connects = load.client_stats().connects;
+  report.reconnects = connects > load.initial_connects() ? connects - load.initial_connects() : 0;
   report.clients_killed = timeline.clients_killed;
   for (const Worker& worker : load.workers()) {
     for (const auto& [name, figures] : worker.cache->stats().by_namespace()) {
@@ -848,21 +881,28 @@ void judge(Fault fault, const Timeline& timeline, const Load& load, const SuiteO
     problems.push_back(std::to_string(report.early_failures) +
                        " requests were not ok before the fault began");
   }
-  if (report.wrong_values > 0 || report.lost_writes > 0) {
+  const std::uint64_t lost = report.lost_writes - report.unreplicated_writes;
+  if (report.wrong_values > 0 || lost > 0) {
     std::string text = std::to_string(report.wrong_values) + " wrong values, " +
-                       std::to_string(report.lost_writes) + " acknowledged session writes lost";
+                       std::to_string(lost) + " acknowledged session writes lost" +
+                       (report.unreplicated_writes > 0
+                            ? " (besides " + std::to_string(report.unreplicated_writes) +
+                                  " acknowledged just before the failover)"
+                            : "");
     for (const std::string& what : load.notes()) text += "; " + what;
     problems.push_back(text);
   }
   // The fault must have reached the client. CLIENT KILL may well pass unseen by callers (reads
   // in flight are sent again); the reconnects show it happened. So may a restart at once, when
   // the server is back before any caller's deadline (its NOSCRIPT and lost sessions are checked
-  // below), and a paused failover.
+  // below), and a paused failover. A reshard must pass unseen by callers: the nodes' ASK
+  // replies show it happened.
   const bool reconnects_show_it = fault == Fault::client_kill || fault == Fault::empty_restart ||
                                   fault == Fault::demoted_primary;
-  if (reconnects_show_it ? report.reconnects == 0 : report.degraded + report.failed == 0) {
-    problems.push_back("the fault had no visible effect on the client");
-  }
+  bool visible = report.degraded + report.failed > 0;
+  if (reconnects_show_it) visible = report.reconnects > 0;
+  if (fault == Fault::cluster_reshard) visible = report.server_ask > 0;
+  if (!visible) problems.push_back("the fault had no visible effect on the client");
   if (report.outage_read_hits > 0) {
     problems.push_back(std::to_string(report.outage_read_hits) +
                        " cache reads were hits while Valkey was gone");
@@ -897,15 +937,79 @@ void judge(Fault fault, const Timeline& timeline, const Load& load, const SuiteO
     case Fault::demoted_primary:
       if (report.reconnects == 0) problems.push_back("the client never left the demoted primary");
       break;
+    case Fault::cluster_primary_kill:
+    case Fault::cluster_primary_pause: break;
+    case Fault::cluster_reshard:
+      if (report.degraded + report.failed > 0) {
+        const std::string reasons =
+            join_failures(report.failures, true) + " " + join_failures(report.failures, false);
+        problems.push_back(std::to_string(report.degraded) + " requests degraded and " +
+                           std::to_string(report.failed) +
+                           " failed during the reshard, which must disturb none: " + reasons);
+      }
+      break;
   }
+}
+
+valkey::ClientConfig at_port(std::uint16_t port) {
+  valkey::ClientConfig config;
+  config.host = "127.0.0.1";
+  config.port = port;
+  return config;
+}
+
+// A cluster fault (cluster_faults.hpp): the same load through a cluster Client.
+FaultReport run_cluster_fault(Fault fault, const SuiteOptions& options) {
+  FaultReport report;
+  report.fault = std::string(name(fault));
+  report.session_check = true;
+
+  ClusterBed bed;
+  Load load(valkey::ClientConfig::from_url(bed.url()), options, report.session_check);
+  load.start();
+  std::this_thread::sleep_for(options.warmup);
+  const ClusterFaultEvents events = bed.inject(fault);
+  // After a failover the load runs on for `settle` from the promotion, which recovery is
+  // counted from, and for min_stable at least once the cluster is healthy again (a node
+  // rejoining must not disturb it). A reshard leaves nothing to recover from: the load runs on
+  // long enough to show it stable.
+  const bool failover = fault != Fault::cluster_reshard;
+  const auto after_fault = Clock::now() + options.min_stable + (failover ? 0ms : 500ms);
+  std::this_thread::sleep_until(failover ? std::max(events.end + options.settle, after_fault)
+                                         : after_fault);
+  const bool stopped_in_time = load.stop();
+
+  for (const std::string& errorstats : bed.errorstats()) {
+    report.server_noscript += info_number(errorstats, "errorstat_NOSCRIPT");
+    report.server_oom += info_number(errorstats, "errorstat_OOM");
+    report.server_ask += info_number(errorstats, "errorstat_ASK");
+    report.server_moved += info_number(errorstats, "errorstat_MOVED");
+  }
+  if (failover) report.failover_ms = ceil_ms(events.end - events.start);
+  report.slots_moved = events.slots_moved;
+  report.keys_moved = events.keys_moved;
+  Timeline timeline;
+  timeline.fault_start = events.start;
+  timeline.fault_end = events.end;
+  judge(fault, timeline, load, options, stopped_in_time, report);
+  for (const std::string& problem : events.problems) report.problems.push_back(problem);
+  return report;
 }
 
 }  // namespace
 
 const std::vector<Fault>& all_faults() {
-  static const std::vector<Fault> faults = {
-      Fault::kill_restart, Fault::sigstop,     Fault::client_kill, Fault::empty_restart,
-      Fault::oom,          Fault::slow_server, Fault::blackhole,   Fault::demoted_primary};
+  static const std::vector<Fault> faults = {Fault::kill_restart,
+                                            Fault::sigstop,
+                                            Fault::client_kill,
+                                            Fault::empty_restart,
+                                            Fault::oom,
+                                            Fault::slow_server,
+                                            Fault::blackhole,
+                                            Fault::demoted_primary,
+                                            Fault::cluster_primary_kill,
+                                            Fault::cluster_primary_pause,
+                                            Fault::cluster_reshard};
   return faults;
 }
 
@@ -919,6 +1023,9 @@ std::string_view name(Fault fault) noexcept {
     case Fault::slow_server: return "slow_server";
     case Fault::blackhole: return "blackhole";
     case Fault::demoted_primary: return "demoted_primary";
+    case Fault::cluster_primary_kill: return "cluster_primary_kill";
+    case Fault::cluster_primary_pause: return "cluster_primary_pause";
+    case Fault::cluster_reshard: return "cluster_reshard";
   }
   return "unknown";
 }
@@ -934,6 +1041,12 @@ std::string_view description(Fault fault) noexcept {
     case Fault::blackhole: return "the open connection carries nothing more, no FIN or RST";
     case Fault::demoted_primary:
       return "failover: writes paused, replica promoted, primary demoted, address moved";
+    case Fault::cluster_primary_kill:
+      return "cluster of 3+3: kill -9 of a primary, its replica promoted";
+    case Fault::cluster_primary_pause:
+      return "cluster of 3+3: SIGSTOP of a primary until its replica is promoted, then SIGCONT";
+    case Fault::cluster_reshard:
+      return "cluster of 3+3: the slots of load keys on a primary moved (ASK for 1 s, then MOVED)";
   }
   return "";
 }
@@ -946,6 +1059,7 @@ std::optional<Fault> fault_named(std::string_view wanted) {
 }
 
 FaultReport run_fault(Fault fault, const SuiteOptions& options) {
+  if (is_cluster(fault)) return run_cluster_fault(fault, options);
   FaultReport report;
   report.fault = std::string(name(fault));
   report.session_check = fault != Fault::empty_restart;
@@ -959,7 +1073,7 @@ FaultReport run_fault(Fault fault, const SuiteOptions& options) {
   }
   std::optional<testing::FaultProxy> address;
   if (fault == Fault::blackhole || fault == Fault::demoted_primary) address.emplace(server.port());
-  Load load(address ? address->port() : server.port(), options, report.session_check);
+  Load load(at_port(address ? address->port() : server.port()), options, report.session_check);
   load.start();
   std::this_thread::sleep_for(options.warmup);
   const Surroundings around{address ? &*address : nullptr, standby ? &*standby : nullptr};
@@ -976,6 +1090,22 @@ FaultReport run_fault(Fault fault, const SuiteOptions& options) {
 
 // --- output -----------------------------------------------------------------------------
 
+namespace {
+
+// A figure that may be missing: null in JSON.
+boost::json::value optional_json(const std::optional<std::int64_t>& figure) {
+  if (figure) return *figure;
+  return nullptr;
+}
+
+std::optional<std::int64_t> optional_from(const boost::json::object& object, std::string_view key) {
+  const auto* value = object.if_contains(key);
+  if (value == nullptr || value->is_null()) return std::nullopt;
+  return boost::json::value_to<std::int64_t>(*value);
+}
+
+}  // namespace
+
 std::string to_json(const FaultReport& report, bool with_evidence) {
   boost::json::object object;
   object["fault"] = report.fault;
@@ -983,14 +1113,11 @@ std::string to_json(const FaultReport& report, bool with_evidence) {
   object["degraded"] = report.degraded;
   object["failed"] = report.failed;
   object["max_latency_ms"] = report.max_latency_ms;
-  if (report.recovery_ms) {
-    object["recovery_ms"] = *report.recovery_ms;
-  } else {
-    object["recovery_ms"] = nullptr;
-  }
+  object["recovery_ms"] = optional_json(report.recovery_ms);
   object["crashed"] = report.crashed;
   object["over_deadline"] = report.over_deadline;
   object["lost_writes"] = report.lost_writes;
+  object["unreplicated_writes"] = report.unreplicated_writes;
   object["passed"] = report.passed();
   boost::json::array problems;
   for (const std::string& problem : report.problems) problems.emplace_back(problem);
@@ -1013,6 +1140,11 @@ std::string to_json(const FaultReport& report, bool with_evidence) {
     evidence["clients_killed"] = report.clients_killed;
     evidence["breaker_transitions"] = report.breaker_transitions;
     evidence["reconnects"] = report.reconnects;
+    evidence["failover_ms"] = optional_json(report.failover_ms);
+    evidence["slots_moved"] = report.slots_moved;
+    evidence["keys_moved"] = report.keys_moved;
+    evidence["server_ask"] = report.server_ask;
+    evidence["server_moved"] = report.server_moved;
     boost::json::object failures;
     for (const auto& [reason, count] : report.failures) failures[reason] = count;
     evidence["failures"] = std::move(failures);
@@ -1036,12 +1168,11 @@ FaultReport from_json(std::string_view line) {
   report.degraded = number("degraded");
   report.failed = number("failed");
   report.max_latency_ms = static_cast<std::int64_t>(number("max_latency_ms"));
-  if (const auto* recovery = object.if_contains("recovery_ms"); recovery && !recovery->is_null()) {
-    report.recovery_ms = boost::json::value_to<std::int64_t>(*recovery);
-  }
+  report.recovery_ms = optional_from(object, "recovery_ms");
   report.crashed = object.at("crashed").as_bool();
   report.over_deadline = number("over_deadline");
   report.lost_writes = number("lost_writes");
+  report.unreplicated_writes = number("unreplicated_writes");
   if (const auto* problems = object.if_contains("problems")) {
     for (const auto& problem : problems->as_array()) {
       report.problems.emplace_back(problem.as_string());
@@ -1070,6 +1201,11 @@ FaultReport from_json(std::string_view line) {
   report.clients_killed = figure("clients_killed");
   report.breaker_transitions = figure("breaker_transitions");
   report.reconnects = figure("reconnects");
+  report.failover_ms = optional_from(evidence, "failover_ms");
+  report.slots_moved = figure("slots_moved");
+  report.keys_moved = figure("keys_moved");
+  report.server_ask = figure("server_ask");
+  report.server_moved = figure("server_moved");
   for (const auto& [reason, count] : evidence.at("failures").as_object()) {
     report.failures[std::string(reason)] = boost::json::value_to<std::uint64_t>(count);
   }
@@ -1081,7 +1217,7 @@ FaultReport from_json(std::string_view line) {
 
 std::string table_header() {
   char line[256];
-  std::snprintf(line, sizeof line, "%-14s %8s %9s %7s %15s %12s %8s %14s %12s  %s\n", "fault", "ok",
+  std::snprintf(line, sizeof line, "%-21s %8s %9s %7s %15s %12s %8s %14s %12s  %s\n", "fault", "ok",
                 "degraded", "failed", "max_latency_ms", "recovery_ms", "crashed", "over_deadline",
                 "lost_writes", "result");
   return line;
@@ -1091,7 +1227,7 @@ std::string table_row(const FaultReport& report) {
   const std::string recovery = report.recovery_ms ? std::to_string(*report.recovery_ms) : "never";
   char line[256];
   std::snprintf(line, sizeof line,
-                "%-14s %8" PRIu64 " %9" PRIu64 " %7" PRIu64 " %15" PRId64 " %12s %8s %14" PRIu64
+                "%-21s %8" PRIu64 " %9" PRIu64 " %7" PRIu64 " %15" PRId64 " %12s %8s %14" PRIu64
                 " %12" PRIu64 "  %s\n",
                 report.fault.c_str(), report.ok, report.degraded, report.failed,
                 report.max_latency_ms, recovery.c_str(), report.crashed ? "yes" : "no",
@@ -1112,6 +1248,15 @@ std::string details(const FaultReport& report) {
       std::to_string(report.reconnects) + ", ok after recovery " +
       std::to_string(report.ok_after_recovery) + " over " + std::to_string(report.stable_ms) +
       " ms\n";
+  if (report.fault.starts_with("cluster_")) {
+    text += "    cluster: promotion seen " +
+            (report.failover_ms ? std::to_string(*report.failover_ms) + " ms" : "-") +
+            " after the signal, slots moved " + std::to_string(report.slots_moved) + " (keys " +
+            std::to_string(report.keys_moved) + "), ASK " + std::to_string(report.server_ask) +
+            ", MOVED " + std::to_string(report.server_moved) +
+            ", writes lost to asynchronous replication " +
+            std::to_string(report.unreplicated_writes) + "\n";
+  }
   const std::string session_failures = join_failures(report.failures, true);
   const std::string cache_failures = join_failures(report.failures, false);
   if (!session_failures.empty()) text += "    session failures: " + session_failures + "\n";

@@ -12,6 +12,19 @@
 //             from the fault's start until recovery.
 // Recovery is the time from the fault's end until the last request that was not ok ended;
 // after it, every request must be ok until the load stops.
+//
+// The cluster faults (cluster_..., cluster_faults.hpp) run the same load through a cluster
+// Client on a real Valkey Cluster (3 primaries, 3 replicas) and are judged the same way, with
+// these differences:
+//   - a failover's end is the promotion of the replica, seen by polling the cluster: recovery
+//     is counted from it;
+//   - a reshard must not disturb a single request: every request ok (ASK and MOVED followed),
+//     and the servers must have answered ASK (errorstat_ASK), or the fault did not happen;
+//   - a session write the primary acknowledged within replication_window before it was
+//     killed or stopped, then missing on the promoted replica, is Valkey's asynchronous
+//     replication (a primary answers before its replica has the write, and the cluster does
+//     not wait for it: no WAIT in CacheService). It is counted in lost_writes and apart in
+//     unreplicated_writes, and does not fail the fault; any other lost write does.
 
 #include <chrono>
 #include <cstdint>
@@ -33,6 +46,10 @@ enum class Fault : std::uint8_t {
   blackhole,      // the connection stops carrying bytes, without FIN or RST (a partition)
   demoted_primary,  // failover: the primary becomes a replica, its replica the primary, and the
                     // address moves; the old connection now answers writes with READONLY
+  cluster_primary_kill,   // Valkey Cluster: SIGKILL of a primary, its replica promoted
+  cluster_primary_pause,  // Valkey Cluster: SIGSTOP of a primary until its replica is promoted,
+                          // then SIGCONT: it rejoins as a replica
+  cluster_reshard,        // Valkey Cluster: the slots of load keys moved to another primary
 };
 
 const std::vector<Fault>& all_faults();
@@ -66,6 +83,8 @@ struct FaultReport {
   bool crashed = false;
   std::uint64_t over_deadline = 0;  // requests that ended past their budget plus slack
   std::uint64_t lost_writes = 0;    // acknowledged session writes later missing
+  // ... of which a failed-over primary acknowledged just before it died (see above).
+  std::uint64_t unreplicated_writes = 0;
 
   // The evidence behind the verdict.
   bool session_check = false;          // were acknowledged session writes checked?
@@ -84,6 +103,13 @@ struct FaultReport {
   std::uint64_t clients_killed = 0;           // connections CLIENT KILL closed
   std::uint64_t breaker_transitions = 0;
   std::uint64_t reconnects = 0;
+  // Cluster faults: the signal until the promotion was seen (kill, pause); slots and keys
+  // moved (reshard); ASK and MOVED replies the nodes sent.
+  std::optional<std::int64_t> failover_ms;
+  std::uint64_t slots_moved = 0;
+  std::uint64_t keys_moved = 0;
+  std::uint64_t server_ask = 0;
+  std::uint64_t server_moved = 0;
   std::map<std::string, std::uint64_t> failures;  // "<operation>: <error>" -> count
   std::vector<std::string> client_log;            // the client's state-change lines (last 100)
 
@@ -96,8 +122,8 @@ struct FaultReport {
 FaultReport run_fault(Fault fault, const SuiteOptions& options = {});
 
 // One line of JSON: fault, ok, degraded, failed, max_latency_ms, recovery_ms (null when there
-// was none), crashed, over_deadline, then lost_writes, passed and problems; with_evidence adds
-// "evidence", the other figures of FaultReport.
+// was none), crashed, over_deadline, then lost_writes, unreplicated_writes, passed and
+// problems; with_evidence adds "evidence", the other figures of FaultReport.
 std::string to_json(const FaultReport& report, bool with_evidence = false);
 // The fields back (the runner passes reports between processes this way).
 FaultReport from_json(std::string_view line);

@@ -1,7 +1,9 @@
 // The fault-injection suite (issue 6): each fault on a real valkey-server under steady load from
 // many coroutines through CacheService. For every fault: no crash, no request past its deadline,
 // full recovery after the fault ends, cache reads answered (as misses) while Valkey is gone, no
-// acknowledged session write lost while the server stayed up. scripts/faults runs the same
+// acknowledged session write lost while the server stayed up. The cluster faults (issue 14) do
+// the same on a Valkey Cluster of 3 primaries and 3 replicas: a primary killed, a primary
+// stopped until its replica took over, slots moved under load. scripts/faults runs the same
 // faults alone and prints the table.
 
 #include "faults/fault_suite.hpp"
@@ -31,7 +33,9 @@ FaultReport run_and_check(Fault fault) {
   EXPECT_EQ(report.cache_failures, 0u) << "cache operations must fail soft";
   EXPECT_EQ(report.early_failures, 0u) << "requests failed before the fault";
   EXPECT_EQ(report.wrong_values, 0u);
-  EXPECT_EQ(report.lost_writes, 0u) << "acknowledged session writes lost";
+  // Only a write a cluster primary acknowledged just before it failed may be missing after the
+  // failover (asynchronous replication; fault_suite.hpp): counted apart.
+  EXPECT_EQ(report.lost_writes, report.unreplicated_writes) << "acknowledged session writes lost";
   EXPECT_EQ(report.outage_read_hits, 0u);
   EXPECT_THAT(report.problems, IsEmpty());
   return report;
@@ -89,6 +93,29 @@ TEST(FaultInjection, DemotedPrimary) {
   const FaultReport report = run_and_check(Fault::demoted_primary);
   EXPECT_TRUE(report.session_check) << "no acknowledged write is lost in a paused failover";
   EXPECT_GE(report.reconnects, 1u) << "the client left the demoted primary";
+}
+
+TEST(FaultInjection, ClusterPrimaryKilled) {
+  const FaultReport report = run_and_check(Fault::cluster_primary_kill);
+  EXPECT_TRUE(report.session_check);
+  EXPECT_TRUE(report.failover_ms.has_value()) << "a replica was promoted";
+  EXPECT_GT(report.degraded, 0u) << "the killed primary's cache keys were misses until then";
+}
+
+TEST(FaultInjection, ClusterPrimaryPaused) {
+  const FaultReport report = run_and_check(Fault::cluster_primary_pause);
+  EXPECT_TRUE(report.session_check);
+  EXPECT_TRUE(report.failover_ms.has_value()) << "a replica was promoted";
+  EXPECT_GT(report.degraded, 0u) << "cache reads gave up on the stopped primary";
+}
+
+TEST(FaultInjection, ClusterReshard) {
+  const FaultReport report = run_and_check(Fault::cluster_reshard);
+  EXPECT_EQ(report.degraded, 0u) << "ASK and MOVED are followed within every deadline";
+  EXPECT_EQ(report.failed, 0u);
+  EXPECT_GT(report.server_ask, 0u) << "requests met the slots half moved";
+  EXPECT_GT(report.keys_moved, 0u);
+  EXPECT_EQ(report.unreplicated_writes, 0u);
 }
 
 }  // namespace

@@ -58,6 +58,8 @@ class ValkeyServer {
   pid_t pid() const { return pid_; }
   // False once the process has exited, even if nobody has called kill()/stop() yet.
   bool running() const;
+  // Between pause() and resume(): running, but answering nothing (cli() would hang).
+  bool paused() const { return paused_; }
 
   // (Re)starts on the same port, socket and temp dir; returns once the server answers.
   void start();
