@@ -238,6 +238,19 @@ ClientConfig ClientConfig::from_env(const std::function<const char*(const char*)
     }
     config.cluster = config.cluster || on;
   }
+  if (auto replicas = value("VALKEY_READ_FROM_REPLICAS"); !replicas.empty()) {
+    if (!parse_flag(replicas, config.read_from_replicas)) {
+      invalid("VALKEY_READ_FROM_REPLICAS must be 1 or 0 (true, false, yes, no), got '" +
+              std::string(replicas) + "'");
+    }
+    // On one node it would send READONLY, which a server outside a cluster refuses: whoever
+    // set it meant a cluster.
+    if (config.read_from_replicas && !config.cluster) {
+      invalid(
+          "VALKEY_READ_FROM_REPLICAS=1 needs a cluster (VALKEY_CLUSTER=1 or a valkey+cluster:// "
+          "URL)");
+    }
+  }
   return config;
 }
 

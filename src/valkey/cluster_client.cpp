@@ -130,7 +130,9 @@ struct ClusterClient::Attempt {
 };
 
 ClusterClient::ClusterClient(asio::any_io_executor executor, ClientConfig config)
-    : executor_(std::move(executor)), config_(std::move(config)), periodic_timer_(executor_) {}
+    : executor_(std::move(executor)), config_(std::move(config)), periodic_timer_(executor_) {
+  slot_shard_.fill(-1);
+}
 
 ClusterClient::~ClusterClient() {
   close();
@@ -171,6 +173,14 @@ ClusterClient::ClientPtr ClusterClient::node_of_slot(int slot) {
   return node == 0 ? nullptr : nodes_[node - 1];
 }
 
+ClusterClient::ClientPtr ClusterClient::replica_of_slot(int slot) {
+  const auto shard = slot_shard_[static_cast<std::size_t>(slot)];
+  if (shard < 0) return nullptr;
+  Replicas& replicas = shard_replicas_[static_cast<std::size_t>(shard)];
+  if (replicas.nodes.empty()) return nullptr;
+  return nodes_[replicas.nodes[replicas.next++ % replicas.nodes.size()]];
+}
+
 ClusterClient::ClientPtr ClusterClient::any_primary() {
   if (primaries_.empty()) return nullptr;
   return nodes_[primaries_[next_any_++ % primaries_.size()]];
@@ -195,14 +205,28 @@ void ClusterClient::apply(const Topology& topology) {
   }
   const bool changed = primaries != primaries_;
   primaries_ = std::move(primaries);
-  have_topology_ = true;
-  // Nodes that serve no slot (left, or demoted to replicas) are closed once what they were
-  // sent is answered.
-  for (std::size_t index = 0; index < nodes_.size(); ++index) {
-    if (nodes_[index] &&
-        std::find(primaries_.begin(), primaries_.end(), index) == primaries_.end()) {
-      retire(index);
+  // Replicas get a node only when reads go to them; without the option they are never dialled.
+  shard_replicas_.clear();
+  if (config_.read_from_replicas) {
+    for (const Shard& shard : topology.shards) {
+      Replicas replicas;
+      for (const NodeAddress& replica : shard.replicas) {
+        replicas.nodes.push_back(node_index(replica));
+      }
+      shard_replicas_.push_back(std::move(replicas));
     }
+    slot_shard_ = topology.slot_shard;
+  }
+  have_topology_ = true;
+  // Nodes that serve no slot and replicate none we read from (left, demoted, failed) are
+  // closed once what they were sent is answered.
+  std::vector<bool> serving(nodes_.size(), false);
+  for (const std::size_t index : primaries_) serving[index] = true;
+  for (const Replicas& replicas : shard_replicas_) {
+    for (const std::size_t index : replicas.nodes) serving[index] = true;
+  }
+  for (std::size_t index = 0; index < nodes_.size(); ++index) {
+    if (nodes_[index] && !serving[index]) retire(index);
   }
   if (changed) log("event=topology primaries=" + std::to_string(primaries_.size()));
 }
@@ -340,24 +364,37 @@ Task<void> ClusterClient::pause_before_retry(Attempt& attempt, const Error& why)
 }
 
 // One command to the node of `slot`, following redirections. Only resent when the server
-// said it did not run it, or it was never written.
-Task<resp::Value> ClusterClient::routed(const Command& command, int slot, RequestOptions options) {
+// said it did not run it, or it was never written, or it only reads (after a replica failed).
+Task<resp::Value> ClusterClient::routed(const Command& command, int slot, RequestOptions options,
+                                        bool replica_allowed) {
   Attempt attempt{.deadline = deadline_of(options)};
   options.deadline = attempt.deadline;
   const bool wait = options.wait_for_connection;
   options.wait_for_connection = false;  // waiting for a node is done here, across nodes
+  // A read lost with a replica's connection fails at once here and goes to the primary,
+  // instead of waiting in that replica's queue for it to come back.
+  RequestOptions replica_options = options;
+  replica_options.resend_after_disconnect = false;
   if (!have_topology_) co_await ensure_topology(attempt.deadline);
+  // Only the first attempt may go to a replica: after a redirection, a retry or a failure the
+  // primary answers, so a replica that lost the slot or died costs one round trip, never a loop.
+  bool replica_first =
+      replica_allowed && config_.read_from_replicas && slot >= 0 && may_read_from_replica(command);
   std::optional<NodeAddress> ask;
   while (true) {
     std::optional<ServerError> refused;
     std::optional<Error> failed;
-    const ClientPtr node = ask ? nodes_[node_index(*ask)] : node_of_slot(slot);
+    ClientPtr node = replica_first ? replica_of_slot(slot) : nullptr;
+    const bool on_replica = node != nullptr;
+    replica_first = false;
+    if (!node) node = ask ? nodes_[node_index(*ask)] : node_of_slot(slot);
     const bool asking = ask.has_value();
     ask.reset();
     if (!node) {
       failed = Error(errc::not_connected, "no node serves slot " + std::to_string(slot));
     } else {
       try {
+        if (on_replica) co_return co_await node->command(command, replica_options);
         if (!asking) co_return co_await node->command(command, options);
         std::vector<resp::Value> replies = co_await node->execute(asking_then(command), options);
         reply::throw_if_error(replies.at(1));
@@ -373,8 +410,10 @@ Task<resp::Value> ClusterClient::routed(const Command& command, int slot, Reques
       if (redirection) {
         if (++attempt.redirections > config_.cluster_max_redirections) throw *refused;
         if (redirection->kind == Redirection::Kind::moved) {
-          slot_node_[static_cast<std::size_t>(redirection->slot)] =
-              static_cast<std::uint32_t>(node_index(redirection->target) + 1);
+          const auto moved_slot = static_cast<std::size_t>(redirection->slot);
+          slot_node_[moved_slot] = static_cast<std::uint32_t>(node_index(redirection->target) + 1);
+          // Who replicates the new owner is known after the refresh; until then, its primary.
+          slot_shard_[moved_slot] = -1;
           request_refresh();
         } else {
           ask = redirection->target;
@@ -386,6 +425,14 @@ Task<resp::Value> ClusterClient::routed(const Command& command, int slot, Reques
       co_await pause_before_retry(attempt, *refused);
       continue;
     }
+    // A replica lost, closed or not connected: the read goes to the primary at once, since
+    // sending a read again changes nothing whether or not the replica ran it. Not after its
+    // deadline (shared by every attempt) or a cancellation.
+    if (on_replica && failed->code() != errc::timeout && failed->code() != errc::cancelled &&
+        !closed_) {
+      request_refresh();
+      continue;
+    }
     // A lost connection or a timeout may mean a failover: the map is read again, but the
     // command, which may have run, is not resent.
     request_refresh();
@@ -394,14 +441,15 @@ Task<resp::Value> ClusterClient::routed(const Command& command, int slot, Reques
   }
 }
 
-Task<resp::Value> ClusterClient::routed_owned(Command command, int slot, RequestOptions options) {
-  co_return co_await routed(command, slot, options);
+Task<resp::Value> ClusterClient::routed_owned(Command command, int slot, RequestOptions options,
+                                              bool replica_allowed) {
+  co_return co_await routed(command, slot, options, replica_allowed);
 }
 
 // MGET, DEL, UNLINK, EXISTS, TOUCH and MSET over several slots: one command per slot, sent at
 // once, replies put back in the caller's order (MGET) or added up (the counts).
 Task<resp::Value> ClusterClient::split(const Command& command, const Route& route,
-                                       RequestOptions options) {
+                                       RequestOptions options, bool replica_allowed) {
   const std::size_t step = route.routing == Routing::split_pairs ? 2 : 1;
   std::map<int, std::vector<std::size_t>> by_slot;  // slot -> argument indices of its keys
   for (std::size_t i = 1; i + step - 1 < command.argument_count(); i += step) {
@@ -409,7 +457,7 @@ Task<resp::Value> ClusterClient::split(const Command& command, const Route& rout
   }
   if (by_slot.size() <= 1) {
     const int slot = by_slot.empty() ? no_slot : by_slot.begin()->first;
-    co_return co_await routed(command, slot, options);
+    co_return co_await routed(command, slot, options, replica_allowed);
   }
   options.deadline = deadline_of(options);
   std::vector<Task<resp::Value>> parts;
@@ -419,7 +467,8 @@ Task<resp::Value> ClusterClient::split(const Command& command, const Route& rout
     for (const std::size_t i : indices) {
       for (std::size_t k = 0; k < step; ++k) arguments.push_back(command.argument(i + k));
     }
-    parts.push_back(routed_owned(with_arguments(command.name(), arguments), slot, options));
+    parts.push_back(
+        routed_owned(with_arguments(command.name(), arguments), slot, options, replica_allowed));
     positions.push_back(indices);
   }
   std::vector<resp::Value> replies =
@@ -496,7 +545,7 @@ Task<resp::Value> ClusterClient::scan(const Command& command, RequestOptions opt
   for (std::size_t i = 2; i < command.argument_count(); ++i) {
     arguments.push_back(command.argument(i));
   }
-  resp::Value reply = co_await routed(with_arguments("SCAN", arguments), slot, options);
+  resp::Value reply = co_await routed(with_arguments("SCAN", arguments), slot, options, false);
   if (reply.type != resp::Type::array || reply.elements.size() != 2) co_return reply;
   std::string next = reply.elements[0].string;
   if (next == "0") {
@@ -512,6 +561,11 @@ Task<resp::Value> ClusterClient::scan(const Command& command, RequestOptions opt
 
 Task<resp::Value> ClusterClient::command(Command command, RequestOptions options) {
   auto self = shared_from_this();
+  co_return co_await dispatch(command, options, true);
+}
+
+Task<resp::Value> ClusterClient::dispatch(const Command& command, RequestOptions options,
+                                          bool replica_allowed) {
   const Route route = route_of(command);
   switch (route.routing) {
     case Routing::by_key:
@@ -520,18 +574,18 @@ Task<resp::Value> ClusterClient::command(Command command, RequestOptions options
       if (slot == cross_slot) {
         throw Error(errc::cross_slot, std::string(command.name()) + " names keys of several slots");
       }
-      co_return co_await routed(command, slot, options);
+      co_return co_await routed(command, slot, options, replica_allowed);
     }
-    case Routing::any_node: co_return co_await routed(command, no_slot, options);
+    case Routing::any_node: co_return co_await routed(command, no_slot, options, false);
     case Routing::split_keys:
-    case Routing::split_pairs: co_return co_await split(command, route, options);
+    case Routing::split_pairs: co_return co_await split(command, route, options, replica_allowed);
     case Routing::every_primary:
     case Routing::sum_primaries:
     case Routing::concat_primaries:
       co_return co_await on_every_primary(command, route.routing, options);
     case Routing::scan: co_return co_await scan(command, options);
   }
-  co_return co_await routed(command, no_slot, options);
+  co_return co_await routed(command, no_slot, options, false);
 }
 
 // Owns what it sends: started by all_of after the caller's temporaries are gone.
@@ -586,7 +640,7 @@ Task<std::vector<resp::Value>> ClusterClient::execute(const Pipeline& pipeline,
   for (std::size_t i = 0; i < merged.size(); ++i) {
     if (!is_cluster_retry_reply(merged[i])) continue;
     try {
-      merged[i] = co_await command(pipeline.commands()[i], options);
+      merged[i] = co_await dispatch(pipeline.commands()[i], options, false);
     } catch (const ServerError& e) {
       merged[i] = error_value(e);
     }
@@ -657,14 +711,14 @@ Task<resp::Value> ClusterClient::eval(const Script& script, const std::vector<st
   resp::Value reply;
   bool unknown_script = false;
   try {
-    reply = co_await routed(script.evalsha(keys, args), slot, options);
+    reply = co_await routed(script.evalsha(keys, args), slot, options, false);
   } catch (const ServerError& e) {
     if (e.prefix() != "NOSCRIPT") throw;
     unknown_script = true;
   }
   if (unknown_script) {
     throw_if_cancelled(co_await asio::this_coro::cancellation_state);
-    reply = co_await routed(script.eval(keys, args), slot, options);
+    reply = co_await routed(script.eval(keys, args), slot, options, false);
   }
   co_return reply;
 }

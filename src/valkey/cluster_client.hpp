@@ -6,6 +6,10 @@
 //
 // A command is only sent again when the first attempt certainly did not run: a redirection
 // or TRYAGAIN / CLUSTERDOWN reply, or a node that was not connected (never written).
+//
+// With read_from_replicas, a read-only command's first attempt goes to a replica of its slot
+// (the shard's healthy replicas in turn); every later attempt, and every other command, goes to
+// the primary. A read may be sent again whatever happened to it: it changes nothing.
 #pragma once
 
 #include <array>
@@ -62,6 +66,8 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
 
   std::size_t node_index(const NodeAddress& address);
   ClientPtr node_of_slot(int slot);
+  // The next replica of the slot's shard, or null when none is known (then the primary).
+  ClientPtr replica_of_slot(int slot);
   ClientPtr any_primary();
   std::vector<ClientPtr> primary_clients() const;
   void apply(const Topology& topology);
@@ -74,10 +80,16 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   Task<void> ensure_topology(std::chrono::steady_clock::time_point deadline);
   Task<void> pause_before_retry(Attempt& attempt, const Error& why);
 
-  Task<resp::Value> routed(const Command& command, int slot, RequestOptions options);
+  // `replica_allowed`: a read-only command may go to a replica (read_from_replicas, and not
+  // a pipeline's command sent again: the pipeline's own writes are on the primary).
+  Task<resp::Value> dispatch(const Command& command, RequestOptions options, bool replica_allowed);
+  Task<resp::Value> routed(const Command& command, int slot, RequestOptions options,
+                           bool replica_allowed);
   // The same, owning its command: for tasks started later (split parts).
-  Task<resp::Value> routed_owned(Command command, int slot, RequestOptions options);
-  Task<resp::Value> split(const Command& command, const Route& route, RequestOptions options);
+  Task<resp::Value> routed_owned(Command command, int slot, RequestOptions options,
+                                 bool replica_allowed);
+  Task<resp::Value> split(const Command& command, const Route& route, RequestOptions options,
+                          bool replica_allowed);
   Task<resp::Value> on_every_primary(const Command& command, Routing routing,
                                      RequestOptions options);
   Task<resp::Value> scan(const Command& command, RequestOptions options);
@@ -93,7 +105,15 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   // Node index + 1 of the primary serving each slot; 0 where none is known.
   std::array<std::uint32_t, cluster_slots> slot_node_{};
   std::vector<std::size_t> primaries_;  // node indices, in shard order
-  std::size_t next_any_ = 0;            // round robin for commands without a key
+  // With read_from_replicas: each slot's shard (-1: none known; also after a MOVED, until the
+  // next refresh says who replicates the new owner), and each shard's healthy replicas.
+  struct Replicas {
+    std::vector<std::size_t> nodes;  // node indices
+    std::size_t next = 0;            // round robin
+  };
+  std::array<std::int16_t, cluster_slots> slot_shard_{};
+  std::vector<Replicas> shard_replicas_;
+  std::size_t next_any_ = 0;  // round robin for commands without a key
   bool have_topology_ = false;
   bool refreshing_ = false;
   bool refresh_again_ = false;

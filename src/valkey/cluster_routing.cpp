@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "cluster_slot.hpp"
+#include "command_table.hpp"
 
 namespace opencode_cache::valkey::detail {
 namespace {
@@ -93,6 +94,14 @@ int command_slot(const Command& command, const Route& route) {
     slot = next;
   }
   return slot;
+}
+
+bool may_read_from_replica(const Command& command) {
+  const Name upper(command.name());
+  const std::string_view name = upper.view();
+  if (name == "SCAN") return false;
+  return is_read_only_command(command.name()) ||
+         one_of(name, {"EVAL_RO", "EVALSHA_RO", "FCALL_RO"});
 }
 
 }  // namespace opencode_cache::valkey::detail

@@ -34,6 +34,12 @@ Route route_of(const Command& command);
 // when they are in different slots (CROSSSLOT).
 int command_slot(const Command& command, const Route& route);
 
+// With ClientConfig::read_from_replicas: whether the command may go to a replica of its
+// slot. Read-only commands (command_table.cpp) and the read-only scripts (EVAL_RO, EVALSHA_RO,
+// FCALL_RO), except SCAN: its cursor belongs to the one node that gave it. Keyless ones (PING,
+// INFO) are decided by the caller, which sends them to a primary.
+bool may_read_from_replica(const Command& command);
+
 inline constexpr int no_slot = -1;
 inline constexpr int cross_slot = -2;
 

@@ -48,6 +48,10 @@ std::vector<Command> handshake_commands(const ClientConfig& config) {
   }
   if (config.database != 0) commands.emplace_back("SELECT", config.database);
   if (config.tracking) commands.emplace_back("CLIENT", "TRACKING", "ON");
+  // A connection to one node of a cluster that reads from replicas: READONLY lets a replica
+  // answer reads of its primary's slots. It lasts as long as the connection, so every new one
+  // says it again. A cluster Client's own config only routes; its per-node clients connect.
+  if (config.read_from_replicas && !config.cluster) commands.emplace_back("READONLY");
   return commands;
 }
 

@@ -11,7 +11,8 @@
 namespace opencode_cache::valkey::detail {
 
 // In order: HELLO 3 with AUTH and SETNAME (RESP3), or AUTH and CLIENT SETNAME (RESP2); then
-// SELECT when the database is not 0.
+// SELECT when the database is not 0, CLIENT TRACKING ON with `tracking`, READONLY with
+// `read_from_replicas` on a single node.
 std::vector<Command> handshake_commands(const ClientConfig& config);
 
 // Writes the handshake in one go and checks every reply. Throws Error(auth_failed) when the

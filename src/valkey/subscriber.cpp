@@ -424,6 +424,7 @@ ClientConfig Subscriber::Impl::node_config(const NodeAddress& address) const {
   node.host = address.host;
   node.port = address.port;
   node.unix_path.clear();
+  node.read_from_replicas = false;  // a subscriber reads no keys: no READONLY
   // A node's TLS certificate names the cluster's host, not each node's address.
   if (node.tls.server_name.empty()) node.tls.server_name = config.host;
   return node;

@@ -15,6 +15,7 @@
 #include "opencode_cache/valkey/client.hpp"
 #include "opencode_cache/valkey/reply.hpp"
 #include "support/async_test.hpp"
+#include "support/join_at_exit.hpp"
 
 namespace opencode_cache::testing {
 namespace {
@@ -24,14 +25,6 @@ using valkey::Client;
 using valkey::ClientConfig;
 using valkey::Command;
 
-// Joins a helper thread however the test body ends, so that a failure is reported, not a
-// std::terminate.
-struct JoinAtExit {
-  std::thread& thread;
-  ~JoinAtExit() {
-    if (thread.joinable()) thread.join();
-  }
-};
 namespace reply = valkey::reply;
 
 TEST(ClusterResharding, TrafficToAMovingSlotNeverFails) {

@@ -94,6 +94,22 @@ TEST(ClusterSlot, RoutingFindsTheKeys) {
   EXPECT_EQ(command_slot(keyless, route_of(keyless)), no_slot);
 }
 
+TEST(ClusterSlot, OnlyReadsMayGoToReplicas) {
+  for (const Command& read :
+       {Command("GET", "k"), Command("mget", "a", "b"), Command("EXISTS", "k"),
+        Command("PTTL", "k"), Command("HGETALL", "k"), Command("EVAL_RO", "return 1", "1", "k"),
+        Command("EVALSHA_RO", "abc", "1", "k"), Command("FCALL_RO", "f", "1", "k")}) {
+    EXPECT_TRUE(may_read_from_replica(read)) << read.name();
+  }
+  // Writes, scripts that may write, and SCAN (its cursor belongs to the node that gave it).
+  for (const Command& other :
+       {Command("SET", "k", "v"), Command("DEL", "k"), Command("INCR", "k"), Command("GETEX", "k"),
+        Command("EVAL", "return 1", "1", "k"), Command("EVALSHA", "abc", "1", "k"),
+        Command("FCALL", "f", "1", "k"), Command("SCAN", "0")}) {
+    EXPECT_FALSE(may_read_from_replica(other)) << other.name();
+  }
+}
+
 class ClusterSlotServer : public ValkeyClusterTest {};
 
 TEST_F(ClusterSlotServer, EverySlotAgreesWithClusterKeyslot) {

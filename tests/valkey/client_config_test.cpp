@@ -308,6 +308,39 @@ TEST(ClientConfig, EnvInvalidUrlNamesTheVariable) {
   EXPECT_EQ(port.detail(), "VALKEY_URL: URL: port must be 1-65535, got '99999'");
 }
 
+TEST(ClientConfig, EnvReadFromReplicasIsOffUnlessSetOnACluster) {
+  EXPECT_FALSE(FakeEnv().set("VALKEY_CLUSTER", "1").config().read_from_replicas);
+  for (const std::string on : {"1", "true", "yes"}) {
+    SCOPED_TRACE(on);
+    EXPECT_TRUE(FakeEnv()
+                    .set("VALKEY_CLUSTER", "1")
+                    .set("VALKEY_READ_FROM_REPLICAS", on)
+                    .config()
+                    .read_from_replicas);
+  }
+  const auto url = FakeEnv()
+                       .set("VALKEY_URL", "valkey+cluster://h1:7000,h2:7001")
+                       .set("VALKEY_READ_FROM_REPLICAS", "1")
+                       .config();
+  EXPECT_TRUE(url.cluster);
+  EXPECT_TRUE(url.read_from_replicas);
+  // Off is fine anywhere: one environment can serve a single node and a cluster.
+  EXPECT_FALSE(FakeEnv().set("VALKEY_READ_FROM_REPLICAS", "0").config().read_from_replicas);
+}
+
+TEST(ClientConfig, EnvReadFromReplicasBadValueNamesTheVariable) {
+  const auto bad =
+      FakeEnv().set("VALKEY_CLUSTER", "1").set("VALKEY_READ_FROM_REPLICAS", "replicas").error();
+  EXPECT_EQ(bad.code(), errc::invalid_config);
+  EXPECT_EQ(bad.detail(),
+            "VALKEY_READ_FROM_REPLICAS must be 1 or 0 (true, false, yes, no), got 'replicas'");
+  // A single node has no replicas to read from: a mistake, said at startup.
+  const auto single = FakeEnv().set("VALKEY_READ_FROM_REPLICAS", "1").error();
+  EXPECT_EQ(single.code(), errc::invalid_config);
+  EXPECT_THAT(single.what(), HasSubstr("VALKEY_READ_FROM_REPLICAS"));
+  EXPECT_THAT(single.what(), HasSubstr("VALKEY_CLUSTER"));
+}
+
 TEST(ClientConfig, EnvPasswordNeverReachesTheEndpoint) {
   const auto config = FakeEnv().set("VALKEY_PASSWORD", "hunter2").config();
   EXPECT_EQ(config.endpoint(), "localhost:6380");

@@ -73,6 +73,13 @@ struct ClientConfig {
   std::uint32_t cluster_max_redirections = 5;
   // The slot map is read again this often, besides after MOVED and lost nodes. Zero: never.
   std::chrono::milliseconds cluster_refresh_interval{30000};
+  // Cluster: read-only commands with a key (GET, MGET's parts, EXISTS, PTTL, EVAL_RO...; the
+  // read-only table in src/valkey/command_table.cpp) go to a replica of their slot, in turn,
+  // instead of its primary. What they read may be stale: replication is asynchronous. Off by
+  // default; VALKEY_READ_FROM_REPLICAS=1. On a single-node Client (the cluster client's own
+  // per-node clients) it sends READONLY on every connection, which lets a cluster replica
+  // answer reads of its primary's slots instead of redirecting them.
+  bool read_from_replicas = false;
 
   BackoffPolicy reconnect;
   // In front of the server: after repeated failures, commands fail at once with
@@ -94,7 +101,8 @@ struct ClientConfig {
 
   // VALKEY_URL if set, else VALKEY_HOST (default localhost) and VALKEY_PORT (default 6380,
   // as in the seed's .env); then VALKEY_USERNAME, VALKEY_PASSWORD, VALKEY_DB override, and
-  // VALKEY_CLUSTER=1 (or true, yes) makes it a cluster client.
+  // VALKEY_CLUSTER=1 (or true, yes) makes it a cluster client, and VALKEY_READ_FROM_REPLICAS=1
+  // (cluster only) sends its reads to replicas.
   // Throws Error(errc::invalid_config) naming the variable that is wrong.
   static ClientConfig from_env();
   // The same over any lookup, for tests and embedding.
