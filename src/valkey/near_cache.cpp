@@ -72,7 +72,7 @@ std::optional<NearCache::Held> NearCache::find_held(std::string_view key) {
   const auto held = impl_->store.find_held(key, NearCacheStore::Clock::now());
   if (!held) return std::nullopt;
   ++impl_->counters.hits;
-  return Held{held->value, held->decoded};
+  return held;
 }
 
 void NearCache::set_decoded(std::string_view key, std::string decoded) {

@@ -16,6 +16,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "opencode_cache/valkey/near_cache_held.hpp"
+
 namespace opencode_cache::valkey {
 
 struct NearCacheLimits {
@@ -30,10 +32,7 @@ class NearCacheStore {
   explicit NearCacheStore(NearCacheLimits limits) : limits_(limits) {}
 
   // A value held, and the form of it its reader decoded (empty until set_decoded()).
-  struct Held {
-    std::string_view value;
-    std::string_view decoded;
-  };
+  using Held = NearCacheHeld;
 
   // The value if held and not expired at `now` (an expired one is dropped).
   std::optional<Held> find_held(std::string_view key, Clock::time_point now);

@@ -20,6 +20,7 @@
 #include <string_view>
 
 #include "opencode_cache/valkey/client.hpp"
+#include "opencode_cache/valkey/near_cache_held.hpp"
 
 namespace opencode_cache::valkey {
 
@@ -57,10 +58,7 @@ class NearCache {
   std::optional<std::string_view> find(std::string_view key);
   // The same with what the caller decoded from that value before (set_decoded; empty until
   // then): a reader that parses values parses each one once.
-  struct Held {
-    std::string_view value;
-    std::string_view decoded;
-  };
+  using Held = NearCacheHeld;
   std::optional<Held> find_held(std::string_view key);
   // Keeps `decoded` beside the held value of `key` (nothing when it is not held), counted
   // against the byte limit. It goes with the value: a new value or an invalidation drops it.
