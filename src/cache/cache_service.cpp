@@ -195,21 +195,31 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
   }
 
   // GET of a cache namespace's key, through the near cache when it has one; counted and
-  // failing soft like soft_read.
+  // failing soft like soft_read. Not a coroutine itself: a frame less on every read.
   Task<std::optional<std::string>> cache_read(NamespaceStats& stats,
                                               std::string_view namespace_name,
                                               const std::string& key) {
-    if (!nears(namespace_name)) co_return co_await soft_read(stats, Command("GET", key));
+    if (!nears(namespace_name)) return soft_read(stats, Command("GET", key));
+    return near_read(stats, key);
+  }
+
+  Task<std::optional<std::string>> near_read(NamespaceStats& stats, std::string key) {
     const auto start = Clock::now();
     std::optional<std::string> value;
     try {
       value = co_await near->get(key, cache_options());
     } catch (const valkey::Error& e) {
-      if (e.code() == valkey::errc::cancelled) throw;
-      ++stats.errors;
+      count_failure(stats, e);
     }
     stats.latency.record(Clock::now() - start);
     co_return value;
+  }
+
+  // A failed command of a cache namespace is counted; a caller that stopped waiting wants no
+  // answer, and Valkey did nothing wrong: rethrown. Called from a catch block.
+  static void count_failure(NamespaceStats& stats, const valkey::Error& e) {
+    if (e.code() == valkey::errc::cancelled) throw;
+    ++stats.errors;
   }
 
   RequestOptions cache_options() const {
@@ -286,18 +296,24 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
     try {
       reply = co_await client.command(std::move(command), cache_options());
     } catch (const valkey::Error& e) {
-      // A caller that stopped waiting wants no answer, and Valkey did nothing wrong.
-      if (e.code() == valkey::errc::cancelled) throw;
-      ++stats.errors;
+      count_failure(stats, e);
     }
     stats.latency.record(Clock::now() - start);
     co_return reply;
   }
 
+  // soft() for a string, written out rather than calling it: one frame less on every hit.
   Task<std::optional<std::string>> soft_read(NamespaceStats& stats, Command command) {
-    auto reply = co_await soft(stats, std::move(command));
-    if (!reply || !reply->is_string()) co_return std::nullopt;
-    co_return std::move(reply->string);
+    const auto start = Clock::now();
+    std::optional<std::string> text;
+    try {
+      valkey::resp::Value reply = co_await client.command(std::move(command), cache_options());
+      if (reply.is_string()) text = std::move(reply.string);
+    } catch (const valkey::Error& e) {
+      count_failure(stats, e);
+    }
+    stats.latency.record(Clock::now() - start);
+    co_return text;
   }
 
   Task<void> soft_write(NamespaceStats& stats, Command command) {

@@ -177,7 +177,8 @@ TEST(ResponseEntry, AgreesWithAFullJsonParserOnRandomEntries) {
   EXPECT_EQ(accepted, 6000);
 }
 
-// The eight-bytes-at-a-time check must still see one bad byte anywhere in a word.
+// The sixteen-bytes-at-a-time scan must still see one bad byte anywhere in a block or in the
+// bytes after the last block.
 TEST(ResponseEntry, RefusesAControlCharacterOrStrayByteAtAnyPosition) {
   for (std::size_t at = 0; at < 40; ++at) {
     for (const char bad : {'\x01', '\x1f', '\x80', '\xff'}) {
@@ -191,6 +192,24 @@ TEST(ResponseEntry, RefusesAControlCharacterOrStrayByteAtAnyPosition) {
     body[at] = '\x7f';  // DEL needs no escape in JSON
     const std::string entry = R"({"prompt":"p","model":"m","response":")" + body + R"("})";
     EXPECT_EQ(cache::read_response_entry(entry)->response, body);
+  }
+}
+
+// And the bytes it must stop at, wherever they fall: an escape, a character of several bytes.
+TEST(ResponseEntry, ReadsAnEscapeOrAMultiByteCharacterAtAnyPosition) {
+  for (std::size_t at = 0; at < 40; ++at) {
+    for (const auto& [stored, read] : {std::pair<std::string, std::string>{"\\\"", "\""},
+                                       {"\\\\", "\\"},
+                                       {"\\u00e9", "\xc3\xa9"},
+                                       {"\xc3\xa9", "\xc3\xa9"},
+                                       {"\xe2\x82\xac", "\xe2\x82\xac"}}) {
+      const std::string body = std::string(at, 'a') + stored + std::string(40 - at, 'b');
+      const std::string entry = R"({"prompt":"p","model":"m","response":")" + body + R"("})";
+      const auto got = cache::read_response_entry(entry);
+      ASSERT_TRUE(got.has_value()) << stored << " at " << at;
+      EXPECT_EQ(got->response, std::string(at, 'a') + read + std::string(40 - at, 'b'));
+      expect_same_as_boost(entry);
+    }
   }
 }
 
