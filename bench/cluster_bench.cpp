@@ -6,6 +6,10 @@
 //   spread over the 3 primaries, beside the standalone Client doing the same against one
 //   valkey-server. The issue's bar: cluster_get_ops at least 0.87 of the standalone figure
 //   (the cluster client's per-request cost within 1.15x).
+// cluster_get_cpu_us, cluster_cache_hit_cpu_us: the CPU time this process spent per request
+//   (its one thread, user and system) in those runs, beside the standalone client's: the
+//   per-request cost itself, which the throughput shows only when the servers are not short of
+//   cores (3 valkey-servers and the client on a 2-core machine are).
 // cluster_get_p50_us: one GET at a time, beside the standalone client's p50.
 // cluster_cache_hit_ops: CacheService::get_cached_response hits from 64 coroutines, cluster
 //   beside standalone.
@@ -20,6 +24,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <ctime>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -78,8 +83,8 @@ asio::awaitable<void> issue(valkey::Client& client, cache::CacheService& service
   }
 }
 
-asio::awaitable<double> ops_per_second(valkey::Client& client, cache::CacheService& service,
-                                       Op op) {
+asio::awaitable<double> ops_per_second(valkey::Client& client, cache::CacheService& service, Op op,
+                                       int concurrency) {
   const auto executor = co_await asio::this_coro::executor;
   asio::steady_timer all_done(executor, asio::steady_timer::time_point::max());
   int running = concurrency;
@@ -116,12 +121,29 @@ asio::awaitable<int> fill(valkey::Client& client, cache::CacheService& service) 
   co_return 0;
 }
 
+// CPU time of the calling thread (user and system), in microseconds.
+double thread_cpu_us() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) * 1e6 + static_cast<double>(now.tv_nsec) / 1e3;
+}
+
+struct Rate {
+  double ops_per_second = 0;
+  double cpu_us_per_op = 0;
+};
+
 // One side of the comparison: its event loop, client and cache service.
 struct Side {
   Side(const valkey::ClientConfig& config) : client(io.get_executor(), config), service(client) {
     bench::run(io, fill(client, service));
   }
-  double ops(Op op) { return bench::run(io, ops_per_second(client, service, op)); }
+  Rate ops(Op op, int in_flight = concurrency) {
+    const double cpu_before = thread_cpu_us();
+    const double rate = bench::run(io, ops_per_second(client, service, op, in_flight));
+    const double ops = (throughput_ops / in_flight) * in_flight;
+    return {rate, (thread_cpu_us() - cpu_before) / ops};
+  }
   double p50() { return bench::run(io, get_p50_us(client)); }
 
   asio::io_context io;
@@ -169,14 +191,21 @@ int main(int argc, char** argv) {
     Side reference(single);
 
     std::vector<double> get_ops, ref_get_ops, set_ops, ref_set_ops, hit_ops, ref_hit_ops, p50,
-        ref_p50, vb_get_ops;
+        ref_p50, vb_get_ops, get_cpu, ref_get_cpu, hit_cpu, ref_hit_cpu;
+    const auto record = [](const Rate& rate, std::vector<double>& ops, std::vector<double>& cpu) {
+      ops.push_back(rate.ops_per_second);
+      cpu.push_back(rate.cpu_us_per_op);
+    };
+    std::vector<double> unused;
+    std::vector<double> deep_get_ops, deep_get_cpu;
     for (int run = 0; run < runs; ++run) {
-      get_ops.push_back(ours.ops(Op::get));
-      ref_get_ops.push_back(reference.ops(Op::get));
-      set_ops.push_back(ours.ops(Op::set));
-      ref_set_ops.push_back(reference.ops(Op::set));
-      hit_ops.push_back(ours.ops(Op::cache_hit));
-      ref_hit_ops.push_back(reference.ops(Op::cache_hit));
+      record(ours.ops(Op::get), get_ops, get_cpu);
+      record(ours.ops(Op::get, concurrency * 3), deep_get_ops, deep_get_cpu);
+      record(reference.ops(Op::get), ref_get_ops, ref_get_cpu);
+      record(ours.ops(Op::set), set_ops, unused);
+      record(reference.ops(Op::set), ref_set_ops, unused);
+      record(ours.ops(Op::cache_hit), hit_ops, hit_cpu);
+      record(reference.ops(Op::cache_hit), ref_hit_ops, ref_hit_cpu);
       p50.push_back(ours.p50());
       ref_p50.push_back(reference.p50());
       vb_get_ops.push_back(valkey_benchmark_cluster_get_ops(cluster));
@@ -187,6 +216,14 @@ int main(int argc, char** argv) {
                bench::median(ref_set_ops));
     report.add("cluster_cache_hit_ops", bench::median(hit_ops), "ops/s", "standalone_cache_hit_ops",
                bench::median(ref_hit_ops));
+    report.add("cluster_get_cpu_us", bench::median(get_cpu), "us", "standalone_get_cpu_us",
+               bench::median(ref_get_cpu));
+    report.add("cluster_cache_hit_cpu_us", bench::median(hit_cpu), "us",
+               "standalone_cache_hit_cpu_us", bench::median(ref_hit_cpu));
+    report.add("cluster_get_cpu_us_192", bench::median(deep_get_cpu), "us", "standalone_get_cpu_us",
+               bench::median(ref_get_cpu));
+    report.add("cluster_get_ops_192", bench::median(deep_get_ops), "ops/s", "standalone_get_ops",
+               bench::median(ref_get_ops));
     report.add("cluster_get_p50_us", bench::median(p50), "us", "standalone_get_p50_us",
                bench::median(ref_p50));
     report.add("cluster_get_ops_vs_valkey_benchmark", bench::median(get_ops), "ops/s",
