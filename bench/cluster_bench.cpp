@@ -141,7 +141,8 @@ struct Side {
   Rate ops(Op op, int in_flight = concurrency) {
     const double cpu_before = thread_cpu_us();
     const double rate = bench::run(io, ops_per_second(client, service, op, in_flight));
-    const double ops = (throughput_ops / in_flight) * in_flight;
+    const int each = throughput_ops / in_flight;  // what ops_per_second has each coroutine do
+    const double ops = static_cast<double>(each) * in_flight;
     return {rate, (thread_cpu_us() - cpu_before) / ops};
   }
   double p50() { return bench::run(io, get_p50_us(client)); }
