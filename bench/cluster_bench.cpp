@@ -92,10 +92,11 @@ asio::awaitable<double> ops_per_second(valkey::Client& client, cache::CacheServi
   const int each = throughput_ops / concurrency;
   const auto start = Clock::now();
   for (int i = 0; i < concurrency; ++i) {
-    asio::co_spawn(executor, issue(client, service, op, i * 13, each), [&](std::exception_ptr e) {
-      if (e && !failure) failure = e;
-      if (--running == 0) all_done.cancel();
-    });
+    asio::co_spawn(executor, issue(client, service, op, i * 13, each),
+                   [&](const std::exception_ptr& e) {
+                     if (e && !failure) failure = e;
+                     if (--running == 0) all_done.cancel();
+                   });
   }
   co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
   const std::chrono::duration<double> elapsed = Clock::now() - start;
