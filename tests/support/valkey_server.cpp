@@ -105,7 +105,8 @@ const std::filesystem::path& valkey_cli_executable() {
 
 constexpr std::string_view kTempDirPrefix = "opencode-cache-valkey-";
 
-std::filesystem::path temp_base() {
+std::filesystem::path temp_base(const std::filesystem::path& chosen) {
+  if (!chosen.empty()) return chosen;
   const char* tmpdir = std::getenv("TMPDIR");
   return (tmpdir != nullptr && *tmpdir != '\0') ? tmpdir : "/tmp";
 }
@@ -117,9 +118,9 @@ bool process_exists(pid_t pid) {
 // A test process that dies without unwinding (abort, a ctest timeout's SIGKILL) takes its
 // servers with it (PR_SET_PDEATHSIG) but leaves their directories behind; the next run removes
 // those whose owning process is gone.
-void remove_orphaned_temp_dirs() {
+void remove_orphaned_temp_dirs(const std::filesystem::path& base) {
   std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator(temp_base(), error)) {
+  for (const auto& entry : std::filesystem::directory_iterator(base, error)) {
     if (entry.path().filename().string().rfind(kTempDirPrefix, 0) != 0) continue;
     std::ifstream owner_file(entry.path() / "owner");
     pid_t owner = 0;
@@ -128,9 +129,10 @@ void remove_orphaned_temp_dirs() {
   }
 }
 
-std::filesystem::path make_temp_dir() {
-  remove_orphaned_temp_dirs();
-  std::string templ = (temp_base() / kTempDirPrefix).string() + "XXXXXX";
+std::filesystem::path make_temp_dir(const std::filesystem::path& chosen_base) {
+  const std::filesystem::path base = temp_base(chosen_base);
+  remove_orphaned_temp_dirs(base);
+  std::string templ = (base / kTempDirPrefix).string() + "XXXXXX";
   if (::mkdtemp(templ.data()) == nullptr) throw_errno("mkdtemp " + templ);
   std::ofstream(std::filesystem::path(templ) / "owner") << ::getpid() << "\n";
   return templ;
@@ -415,7 +417,7 @@ CapturedOutput drain(UniqueFd out, UniqueFd err) {
 }  // namespace
 
 ValkeyServer::ValkeyServer(ValkeyServerOptions options)
-    : options_(std::move(options)), dir_(make_temp_dir()) {
+    : options_(std::move(options)), dir_(make_temp_dir(options_.temp_base)) {
   try {
     if (options_.unix_socket && unix_path().size() >= sizeof(sockaddr_un::sun_path)) {
       throw std::runtime_error("unix socket path too long (set a shorter TMPDIR): " + unix_path());

@@ -37,6 +37,8 @@ struct ValkeyServerOptions {
   // Non-empty: the ACL user that cli() and the readiness probe log in as, with `password`
   // (which is then this user's password, not `requirepass`).
   std::string username{};
+  // Non-empty: the directory the server's temp dir is made in, instead of TMPDIR or /tmp.
+  std::filesystem::path temp_base{};
 };
 
 // One valkey-server child process with its own temp dir (config, log, socket), no persistence,
