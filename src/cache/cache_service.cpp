@@ -203,7 +203,8 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
     return near_read(stats, key);
   }
 
-  Task<std::optional<std::string>> near_read(NamespaceStats& stats, std::string key) {
+  // `key` by reference: every caller of cache_read awaits it at once, with the key in its frame.
+  Task<std::optional<std::string>> near_read(NamespaceStats& stats, const std::string& key) {
     const auto start = Clock::now();
     std::optional<std::string> value;
     try {
@@ -640,7 +641,7 @@ struct CacheService::Impl : std::enable_shared_from_this<CacheService::Impl> {
     asio::co_spawn(client.get_executor(), fetcher(),
                    asio::bind_cancellation_slot(run->cancel.slot(),
                                                 [run](std::exception_ptr error, Json value) {
-                                                  run->error = error;
+                                                  run->error = std::move(error);
                                                   run->value = std::move(value);
                                                   run->done = true;
                                                   run->wake.cancel();

@@ -135,7 +135,11 @@ ClusterClient::ClusterClient(asio::any_io_executor executor, ClientConfig config
 }
 
 ClusterClient::~ClusterClient() {
-  close();
+  try {
+    close();
+  } catch (...) {
+    // A timer or socket that would not cancel: nothing is left to tell.
+  }
 }
 
 void ClusterClient::log(const std::string& line) const {
@@ -448,8 +452,8 @@ Task<resp::Value> ClusterClient::routed_owned(Command command, int slot, Request
 
 // MGET, DEL, UNLINK, EXISTS, TOUCH and MSET over several slots: one command per slot, sent at
 // once, replies put back in the caller's order (MGET) or added up (the counts).
-Task<resp::Value> ClusterClient::split(const Command& command, const Route& route,
-                                       RequestOptions options, bool replica_allowed) {
+Task<resp::Value> ClusterClient::split(const Command& command, Route route, RequestOptions options,
+                                       bool replica_allowed) {
   const std::size_t step = route.routing == Routing::split_pairs ? 2 : 1;
   std::map<int, std::vector<std::size_t>> by_slot;  // slot -> argument indices of its keys
   for (std::size_t i = 1; i + step - 1 < command.argument_count(); i += step) {
@@ -564,6 +568,8 @@ Task<resp::Value> ClusterClient::command(Command command, RequestOptions options
   co_return co_await dispatch(command, options, true);
 }
 
+// Not a coroutine: it hands back the task of the routing it picks, one frame fewer on every
+// command. Every caller awaits it at once, so `command` outlives the task.
 Task<resp::Value> ClusterClient::dispatch(const Command& command, RequestOptions options,
                                           bool replica_allowed) {
   const Route route = route_of(command);
@@ -574,18 +580,17 @@ Task<resp::Value> ClusterClient::dispatch(const Command& command, RequestOptions
       if (slot == cross_slot) {
         throw Error(errc::cross_slot, std::string(command.name()) + " names keys of several slots");
       }
-      co_return co_await routed(command, slot, options, replica_allowed);
+      return routed(command, slot, options, replica_allowed);
     }
-    case Routing::any_node: co_return co_await routed(command, no_slot, options, false);
+    case Routing::any_node: return routed(command, no_slot, options, false);
     case Routing::split_keys:
-    case Routing::split_pairs: co_return co_await split(command, route, options, replica_allowed);
+    case Routing::split_pairs: return split(command, route, options, replica_allowed);
     case Routing::every_primary:
     case Routing::sum_primaries:
-    case Routing::concat_primaries:
-      co_return co_await on_every_primary(command, route.routing, options);
-    case Routing::scan: co_return co_await scan(command, options);
+    case Routing::concat_primaries: return on_every_primary(command, route.routing, options);
+    case Routing::scan: return scan(command, options);
   }
-  co_return co_await routed(command, no_slot, options, false);
+  return routed(command, no_slot, options, false);
 }
 
 // Owns what it sends: started by all_of after the caller's temporaries are gone.
@@ -625,6 +630,7 @@ Task<std::vector<resp::Value>> ClusterClient::execute(const Pipeline& pipeline,
     by_node[node].push_back(i);
   }
   std::vector<Task<std::vector<resp::Value>>> parts;
+  parts.reserve(order.size());
   for (const ClientPtr& node : order) {
     parts.push_back(execute_on(node, pipeline_of(pipeline, by_node[node]), options));
   }

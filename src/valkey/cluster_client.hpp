@@ -88,7 +88,7 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   // The same, owning its command: for tasks started later (split parts).
   Task<resp::Value> routed_owned(Command command, int slot, RequestOptions options,
                                  bool replica_allowed);
-  Task<resp::Value> split(const Command& command, const Route& route, RequestOptions options,
+  Task<resp::Value> split(const Command& command, Route route, RequestOptions options,
                           bool replica_allowed);
   Task<resp::Value> on_every_primary(const Command& command, Routing routing,
                                      RequestOptions options);

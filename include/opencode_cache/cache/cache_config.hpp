@@ -75,7 +75,7 @@ struct CacheConfig {
   // Error(invalid_config). Metadata reads skip it when refresh_ttl_on_read (a hit here would
   // not restart the TTL). Bounded by entries and by bytes (keys and stored values).
   std::size_t near_entries = 0;
-  std::size_t near_bytes = 64 * 1024 * 1024;
+  std::size_t near_bytes = std::size_t{64} * 1024 * 1024;
 
   // CACHE_TTL_RESPONSE, CACHE_TTL_SESSION, CACHE_TTL_CONTEXT, CACHE_TTL_METADATA (seconds,
   // positive integers) and CACHE_KEY_PREFIX over the defaults; CACHE_ENCRYPT (a comma-separated

@@ -26,7 +26,7 @@ namespace opencode_cache::valkey {
 
 struct NearCacheConfig {
   std::size_t max_entries = 10000;
-  std::size_t max_bytes = 64 * 1024 * 1024;  // keys and values held
+  std::size_t max_bytes = std::size_t{64} * 1024 * 1024;  // keys and values held
 };
 
 struct NearCacheStats {
