@@ -625,9 +625,9 @@ testing::ValkeyServerOptions server_options(Fault fault) {
     options.config.emplace_back("appendonly", "yes");
     options.config.emplace_back("appendfsync", "always");
     // A killed process leaves the page cache behind, so an AOF in memory shows the same, and
-    // the fsync of every write then waits for no disk: on a disk it waited for the other
-    // tests' flushes too, and a cache read queued behind one ran past its 250 ms before the
-    // fault began.
+    // the fsync of every write then waits for no disk the other tests flush to: with the AOF
+    // on disk, this was the one fault whose cache reads ran past their 250 ms before the fault
+    // began (twice, in the ASan stage).
     if (::access(memory_backed_dir, W_OK) == 0) options.temp_base = memory_backed_dir;
   }
   if (fault == Fault::oom) options.config.emplace_back("maxmemory-policy", "noeviction");
