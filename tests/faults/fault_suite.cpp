@@ -75,8 +75,10 @@ constexpr Millis debug_sleep_interval = 150ms;
 // the same event-loop turn as the reply; the rest is room for a busy machine.
 constexpr Millis replication_window = 100ms;
 
-constexpr Millis setup_limit = 15s;
+// Where kill_restart's server keeps its AOF, when it may (server_options).
 constexpr const char* memory_backed_dir = "/dev/shm";
+
+constexpr Millis setup_limit = 15s;
 constexpr Millis stop_limit = 30s;
 
 constexpr int prompt_count = 64;
@@ -753,12 +755,16 @@ Timeline inject(Fault fault, testing::ValkeyServer& server, const Surroundings& 
   return timeline;
 }
 
+// "what xN", comma-separated.
+void append_count(std::string& text, const std::string& what, std::uint64_t count) {
+  text += (text.empty() ? "" : ", ") + what + " x" + std::to_string(count);
+}
+
 std::string join_failures(const std::map<std::string, std::uint64_t>& failures, bool sessions) {
   std::string text;
   for (const auto& [reason, count] : failures) {
     const bool session = reason.find("session") != std::string::npos;
-    if (session != sessions) continue;
-    text += (text.empty() ? "" : ", ") + reason + " x" + std::to_string(count);
+    if (session == sessions) append_count(text, reason, count);
   }
   return text;
 }
@@ -893,9 +899,7 @@ void judge(Fault fault, const Timeline& timeline, const Load& load, const SuiteO
   }
   if (report.early_failures > 0) {
     std::string kinds;
-    for (const auto& [what, count] : early_failures) {
-      kinds += (kinds.empty() ? "" : ", ") + what + " x" + std::to_string(count);
-    }
+    for (const auto& [what, count] : early_failures) append_count(kinds, what, count);
     problems.push_back(std::to_string(report.early_failures) +
                        " requests were not ok before the fault began: " + kinds);
   }
